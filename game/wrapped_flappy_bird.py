@@ -70,6 +70,7 @@ class GameState:
         self.images = load_images()
         self.display = display
         self.events = []  # the window's events of the last frame, for a caller to read
+        self.closed = False  # True once a person has closed the window
         if display:
             if not open_window():
                 raise RuntimeError("no display available to open a window on")
@@ -109,6 +110,7 @@ class GameState:
         flap = action_index(input_actions) == 1
         if self.display:
             self.events = pygame.event.get()
+            self.closed |= any(event.type == pygame.QUIT for event in self.events)
         reward = 0.1
         terminal = False
 

@@ -1,0 +1,610 @@
+"""A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
+
+    python qlearn.py -m Train     # learn from scratch: about 30 minutes on 2 CPU cores
+    python qlearn.py -m Run       # watch model.h5 play in a window
+    python qlearn.py -m Eval      # score model.h5 on seeded games, headless
+    python qlearn.py -m Plot      # draw a training run's learning curve (needs matplotlib)
+
+Read it next to the blog post: preprocessing, the network, experience replay, then the
+epsilon-greedy Q-learning loop. `python qlearn.py -h` lists every flag.
+"""
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections import deque
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+# numpy's matrix products here are small: its threads would only fight TensorFlow's for the
+# cores (preprocessing went from 0.3 to 12 ms a frame). Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+from skimage.transform import resize  # noqa: E402
+
+from game import wrapped_flappy_bird as game  # noqa: E402
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence what C++ code writes to stderr: TensorFlow logs its start-up there whatever
+    TF_CPP_MIN_LOG_LEVEL says, and a bad-input error should be the only line a user sees."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with quiet_stderr():
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+
+
+GAME = "bird"  # the name of the game, for the logs
+ACTIONS = 2  # number of valid actions: do nothing, flap
+GAMMA = 0.99  # decay rate of future rewards
+OBSERVATION = 5_000  # frames of random play that fill the memory before learning starts
+EXPLORE = 150_000  # frames over which epsilon anneals (original 3,000,000: days on a CPU)
+FINAL_EPSILON = 0.0001  # final chance of a random action
+INITIAL_EPSILON = 0.1  # starting chance of a random action, once learning starts
+REPLAY_MEMORY = 50_000  # transitions remembered; uint8 frames, shared: about 330 MB
+BATCH = 32  # transitions per learning update
+FRAME_PER_ACTION = 1  # frames per action choice
+LEARNING_RATE = 1e-4  # Adam's step size at the start
+FINAL_LEARNING_RATE = 2.5e-5  # reached at the end of the run: small steps keep a good policy
+TRAIN_EVERY = 4  # frames per learning update (original: 1); each frame is still replayed 8 times
+TARGET_SYNC = 1_000  # updates between copies of the network into the target network
+TRAIN_SCORE_CAP = 50  # pipes; a training game ends there so that game starts stay in memory
+TOTAL_FRAMES = 250_000  # frames of a default Train run
+SAVE_EVERY = 10_000  # frames between checkpoints
+EVAL_EVERY = 25_000  # frames between greedy evaluations, once learning has started
+EVAL_EPISODES = 5  # games per evaluation during training
+EVAL_MAX_SCORE = 200  # pipes at which an evaluation game counts as won
+EVAL_SEED = 2016  # the evaluation games' seed during training
+LOG_EVERY = 5_000  # frames between progress lines
+IMG_ROWS, IMG_COLS = 80, 80  # the network's input: 80 x 80 grayscale frames ...
+IMG_CHANNELS = 4  # ... four of them stacked, newest first
+
+DO_NOTHING, FLAP = 0, 1
+MODEL_PATH = Path(__file__).resolve().parent / "model.h5"
+GRAY = np.array([0.2125, 0.7154, 0.0721], np.float32)  # scikit-image's rgb2gray weights
+
+
+class UsageError(Exception):
+    """Bad input from the user: one line on stderr, exit 1, nothing written."""
+
+
+# ---------------------------------------------------------------- preprocessing
+
+
+@cache
+def resize_matrix(size: int) -> np.ndarray:
+    """scikit-image's resize from `size` to 80 pixels along one axis, as a (80, size) matrix.
+
+    resize (anti-aliasing blur, then linear interpolation) is linear and works axis by axis,
+    so resizing the identity matrix gives the matrix that does it in one product.
+    """
+    return resize(np.eye(size, dtype=np.float32), (IMG_ROWS, size)).astype(np.float32)
+
+
+def preprocess_bytes(image: np.ndarray) -> np.ndarray:
+    """The original's preprocessing up to 0..255: uint8 (288, 512, 3) -> uint8 (80, 80).
+
+    rgb2gray, resize((80, 80)) and rescale_intensity(out_range=(0, 255)), as numpy products:
+    10 times faster than scikit-image and equal to it but for rounding to whole numbers.
+    """
+    gray = image[..., 0] * GRAY[0] + image[..., 1] * GRAY[1] + image[..., 2] * GRAY[2]
+    width, height = gray.shape
+    small = resize_matrix(width) @ (gray @ resize_matrix(height).T) / 255  # (80, 80), [x, y]
+    low, high = small.min(), small.max()
+    scale = 255 / (high - low) if high > low else 0
+    return ((small - low) * scale + 0.5).astype(np.uint8)
+
+
+def preprocess(image: np.ndarray) -> np.ndarray:
+    """A game frame as the network sees it: float32 (80, 80) in [0, 1]."""
+    return preprocess_bytes(image) / np.float32(255)
+
+
+def stack_frames(frames: tuple) -> np.ndarray:
+    """Four (80, 80) frames, newest first, as one network input (80, 80, 4)."""
+    return np.stack(frames, axis=-1)
+
+
+# ---------------------------------------------------------------- the network
+
+
+def buildmodel() -> keras.Model:
+    """The original's CNN: three convolutions and two dense layers, Q-value per action."""
+    model = keras.Sequential([
+        keras.Input((IMG_ROWS, IMG_COLS, IMG_CHANNELS)),
+        keras.layers.Conv2D(32, 8, strides=4, padding="same", activation="relu"),  # 20x20x32
+        keras.layers.Conv2D(64, 4, strides=2, padding="same", activation="relu"),  # 10x10x64
+        keras.layers.Conv2D(64, 3, strides=1, padding="same", activation="relu"),  # 10x10x64
+        keras.layers.Flatten(),
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dense(ACTIONS),
+    ])
+    # Huber loss: squared for small errors, linear for large ones, so no outlier jolts it
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.Huber())
+    return model
+
+
+def save_weights(model: keras.Model, path: Path) -> None:
+    """Write the weights only, in Keras's H5 layout, to a temporary file renamed into place."""
+    temporary = path.with_name(path.name + ".tmp")
+    with h5py.File(temporary, "w") as f:
+        f.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
+        for layer in model.layers:
+            names = [weight.path.encode() for weight in layer.weights]
+            group = f.create_group(layer.name)
+            group.attrs["weight_names"] = names
+            for name, weight in zip(names, layer.weights):
+                group[name] = weight.numpy()
+    os.replace(temporary, path)
+
+
+def load_model(path: Path) -> keras.Model:
+    """buildmodel() with the weights read from `path`; a bad file is a UsageError."""
+    if not path.is_file():
+        raise UsageError(f"model file not found: {path}")
+    model = buildmodel()
+    try:
+        model.load_weights(path)  # numbers only: nothing in the file is executed
+    except Exception as error:
+        raise UsageError(f"cannot load weights from {path}: not a model.h5 of this network "
+                         f"({str(error).splitlines()[0][:120]})") from None
+    return model
+
+
+def q_function(model: keras.Model):
+    """A compiled call: uint8 stacks (n, 80, 80, 4) -> Q-values (n, ACTIONS). No predict()."""
+    @tf.function(input_signature=[tf.TensorSpec([None, IMG_ROWS, IMG_COLS, IMG_CHANNELS],
+                                                tf.uint8)])
+    def q_values(stacks):
+        return model(tf.cast(stacks, tf.float32) / 255, training=False)
+    return q_values
+
+
+def choose_action(q_values, frames: tuple, epsilon: float) -> int:
+    """Epsilon-greedy: a random action with probability epsilon, else the best Q-value's."""
+    if random.random() < epsilon:
+        return random.randrange(ACTIONS)
+    return int(np.argmax(q_values(stack_frames(frames)[None])[0]))
+
+
+def remember(replay_memory: deque, frames: tuple, a_t: int, r_t: float, x_t1: np.ndarray,
+             terminal: bool) -> tuple:
+    """Store (s_t, a_t, r_t, s_t1, terminal) and return s_t1's frames.
+
+    s_t and s_t1 share three frames, so a transition keeps five frame references, newest
+    first: s_t1 is the first four, s_t the last four. Each frame is stored once, as uint8.
+    """
+    replay_memory.append(((x_t1,) + frames, a_t, r_t, terminal))
+    return (x_t1,) + frames[:3]
+
+
+def one_hot(action: int) -> np.ndarray:
+    """The game's input: [1, 0] does nothing, [0, 1] flaps."""
+    return np.eye(ACTIONS, dtype=int)[action]
+
+
+# ---------------------------------------------------------------- learning
+
+
+def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
+    """From `start` at t = 0 to `end` at t = duration, then `end`."""
+    return start + (end - start) * min(max(t / duration, 0.0), 1.0)
+
+
+def bellman_targets(r_t, terminal, q_t1_online, q_t1_target):
+    """Double DQN targets for a minibatch; works on numpy arrays and on tensors.
+
+    The online network picks the next action, the target network values it: picking and
+    valuing with one network overestimates Q (van Hasselt et al., 2016).
+    """
+    a_t1 = keras.ops.argmax(q_t1_online, axis=1)
+    q_t1 = keras.ops.take_along_axis(q_t1_target, a_t1[:, None], axis=1)[:, 0]
+    # y = r_t                                               if s_t1 ends the game
+    # y = r_t + GAMMA * Q_target(s_t1, argmax_a Q(s_t1, a))   otherwise
+    return r_t + GAMMA * (1.0 - terminal) * q_t1
+
+
+def learning_step(model: keras.Model, target_model: keras.Model):
+    """One compiled call that learns from a minibatch: its targets, the loss, Adam's step."""
+    optimizer, loss_fn = model.optimizer, model.loss
+    optimizer.build(model.trainable_variables)
+
+    @tf.function
+    def train_on_minibatch(frames, a_t, r_t, terminal):
+        # frames: uint8 (BATCH, 5, 80, 80), newest first; s_t1 is the first 4, s_t the last 4
+        stacks = tf.transpose(tf.cast(frames, tf.float32) / 255, [0, 2, 3, 1])
+        s_t1, s_t = stacks[..., :IMG_CHANNELS], stacks[..., 1:]
+        y = bellman_targets(r_t, terminal, model(s_t1), target_model(s_t1))
+        with tf.GradientTape() as tape:
+            q_t = model(s_t, training=True)
+            q_sa = tf.reduce_sum(q_t * tf.one_hot(a_t, ACTIONS), axis=1)  # Q(s_t, a_t)
+            loss = loss_fn(y, q_sa)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss, tf.reduce_max(q_t)
+
+    return train_on_minibatch
+
+
+def sample_minibatch(replay_memory: deque) -> tuple:
+    """BATCH random transitions as arrays: frames (BATCH, 5, 80, 80), actions, rewards, ends."""
+    minibatch = random.sample(replay_memory, BATCH)
+    frames, a_t, r_t, terminal = zip(*minibatch)
+    return (np.array(frames), np.array(a_t, np.int32), np.array(r_t, np.float32),
+            np.array(terminal, np.float32))
+
+
+def sync_target(model: keras.Model, target_model: keras.Model) -> None:
+    """Copy the network into the target network, which then stays fixed for a while."""
+    for target_weight, weight in zip(target_model.weights, model.weights):
+        target_weight.assign(weight)
+
+
+# ---------------------------------------------------------------- playing
+
+
+def new_game_frames(image: np.ndarray) -> tuple:
+    """A new game's stack: its first frame four times."""
+    return (preprocess_bytes(image),) * IMG_CHANNELS
+
+
+def play_game(q_values, game_state, max_score: int) -> int:
+    """Play one greedy game to a crash or to `max_score` pipes; return its score."""
+    game_state.reset()
+    frames = new_game_frames(game_state.draw())
+    while game_state.score < max_score:
+        score = game_state.score  # a crash starts the next game at once: keep this one's
+        image, _, terminal = game_state.frame_step(one_hot(choose_action(q_values, frames, 0)))
+        if terminal:
+            return score
+        frames = (preprocess_bytes(image),) + frames[:3]
+    return game_state.score
+
+
+def evaluate(q_values, episodes: int, seed: int, max_score: int, report=None) -> list[int]:
+    """Greedy scores of `episodes` games, one after another on a game seeded with `seed`."""
+    game_state = game.GameState(seed=seed)
+    scores = []
+    for episode in range(1, episodes + 1):
+        scores.append(play_game(q_values, game_state, max_score))
+        if report:
+            report(episode, scores[-1])
+    return scores
+
+
+def summarize(scores: list[int]) -> dict:
+    """The numbers an evaluation is judged by."""
+    return {"episodes": len(scores), "scores": scores, "median": statistics.median(scores),
+            "mean": round(statistics.fmean(scores), 2), "min": min(scores), "max": max(scores)}
+
+
+# ---------------------------------------------------------------- training
+
+
+def checkpoint_paths(model_path: Path) -> tuple[Path, Path]:
+    """Beside the best model: the latest weights and the schedule position, for --resume."""
+    return model_path.with_suffix(".latest.h5"), model_path.with_suffix(".train.json")
+
+
+def epsilon_at(t: int, observe: int) -> float:
+    """Random play while observing, then INITIAL_EPSILON annealed to FINAL over EXPLORE."""
+    if t < observe:
+        return 1.0
+    return linear_schedule(INITIAL_EPSILON, FINAL_EPSILON, EXPLORE, t - observe)
+
+
+def learning_rate_at(t: int, observe: int, steps: int) -> float:
+    """LEARNING_RATE while epsilon anneals, then falling linearly to FINAL at the last frame."""
+    explored = observe + EXPLORE
+    return linear_schedule(LEARNING_RATE, FINAL_LEARNING_RATE, max(steps - explored, 1),
+                           t - explored)
+
+
+def train(model_path: Path, steps: int | None, seed: int, resume: bool, observe: int) -> None:
+    """Learn to play: observe, explore, train; keep the best greedy model in `model_path`."""
+    latest_path, progress_path = checkpoint_paths(model_path)
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model, target_model = buildmodel(), buildmodel()
+    if resume:
+        if not progress_path.is_file():
+            raise UsageError(f"nothing to resume: {progress_path} not found")
+        progress = json.loads(progress_path.read_text())
+        model.set_weights(load_model(latest_path).get_weights())
+        print(f"Train: resuming {progress['run']} at frame {progress['frame']}")
+    else:
+        progress = {"run": time.strftime("%Y%m%d-%H%M%S") + f"-seed{seed}", "frame": 0,
+                    "updates": 0, "best": None, "minutes": 0.0, "seed": seed}
+        if model_path.exists():
+            backup = model_path.with_name(model_path.name + ".bak")
+            os.replace(model_path, backup)
+            print(f"Train: moved the existing {model_path.name} to {backup.name}")
+    steps = steps or progress.get("steps", TOTAL_FRAMES)
+    progress.update(steps=steps, observe=observe)
+    keras.utils.set_random_seed(seed + progress["frame"])  # python, numpy and TensorFlow
+    sync_target(model, target_model)
+    q_values = q_function(model)
+    train_on_minibatch = learning_step(model, target_model)
+
+    run_dir = model_path.parent / "runs" / progress["run"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    summary_writer = tf.summary.create_file_writer(str(run_dir))
+    games_file, games_csv = open_csv(run_dir / "games.csv", ["frame", "minutes", "score"])
+    evals_file, evals_csv = open_csv(run_dir / "evals.csv",
+                                     ["frame", "minutes", "median", "mean", "scores"])
+
+    def save_checkpoint():
+        save_weights(model, latest_path)
+        if progress["best"] is None:  # no evaluation yet: the latest is the best there is
+            save_weights(model, model_path)
+        progress["minutes"] = round(minutes(), 2)
+        temporary = progress_path.with_name(progress_path.name + ".tmp")
+        temporary.write_text(json.dumps(progress, indent=1))
+        os.replace(temporary, progress_path)
+
+    def evaluate_and_keep_best():
+        scores = evaluate(q_values, EVAL_EPISODES, EVAL_SEED, EVAL_MAX_SCORE)
+        result = summarize(scores)
+        evals_csv.writerow([t, f"{minutes():.2f}", result["median"], result["mean"],
+                            " ".join(map(str, scores))])
+        better = progress["best"] is None or [result["median"], result["mean"]] > progress["best"]
+        if better:
+            progress["best"] = [result["median"], result["mean"]]
+            save_weights(model, model_path)
+        with summary_writer.as_default(step=t):
+            tf.summary.scalar("eval/median", result["median"])
+        print(f"eval    frame {t:>8}  scores {' '.join(map(str, scores))}  median "
+              f"{result['median']}  best {progress['best'][0]}"
+              + (f"  -> saved {model_path.name}" if better else ""), flush=True)
+
+    start, minutes_before = time.perf_counter(), progress["minutes"]
+
+    def minutes():
+        return minutes_before + (time.perf_counter() - start) / 60
+
+    replay_memory = deque(maxlen=REPLAY_MEMORY)
+    game_state = game.GameState(seed=seed + progress["frame"])
+    frames = new_game_frames(game_state.draw())
+    t, updates = progress["frame"], progress["updates"]
+    recent_scores, loss, max_q = deque(maxlen=5), 0.0, 0.0
+    interval_start, interval_frames = time.perf_counter(), 0
+    print(f"Train: {steps} frames, seed {seed}, model {model_path}, logs in {run_dir}")
+    try:
+        while t < steps:
+            # act: epsilon-greedy on the current stack s_t
+            epsilon = epsilon_at(t, observe)
+            a_t = choose_action(q_values, frames, epsilon)
+            score = game_state.score  # a crash starts the next game at once: keep this one's
+            image, r_t, terminal = game_state.frame_step(one_hot(a_t))
+            x_t1 = preprocess_bytes(image)
+
+            # store the transition; s_t1 becomes the current stack (the easy step to forget)
+            frames = remember(replay_memory, frames, a_t, r_t, x_t1, terminal)
+            t += 1
+            interval_frames += 1
+            capped = game_state.score >= TRAIN_SCORE_CAP
+            if terminal or capped:
+                score = game_state.score if capped else score
+                recent_scores.append(score)
+                games_csv.writerow([t, f"{minutes():.2f}", score])
+                print(f"game    frame {t:>8}  score {score}", flush=True)
+                if capped:  # not a crash: the transition keeps its bootstrapped target
+                    game_state.reset()
+                frames = new_game_frames(image if terminal else game_state.draw())
+
+            # learn from a random minibatch of remembered transitions
+            learning = len(replay_memory) >= observe
+            if learning and t % TRAIN_EVERY == 0:
+                model.optimizer.learning_rate = learning_rate_at(t, observe, steps)
+                loss, max_q = train_on_minibatch(*sample_minibatch(replay_memory))
+                updates += 1
+                if updates % TARGET_SYNC == 0:
+                    sync_target(model, target_model)
+
+            # save, evaluate, log
+            progress.update(frame=t, updates=updates)
+            if t % SAVE_EVERY == 0:
+                save_checkpoint()
+            if learning and t % EVAL_EVERY == 0:
+                evaluate_and_keep_best()
+            if t % LOG_EVERY == 0:
+                fps = interval_frames / (time.perf_counter() - interval_start)
+                interval_start, interval_frames = time.perf_counter(), 0
+                phase = ("observe" if not learning else
+                         "explore" if t < observe + EXPLORE else "train")
+                eta = time.strftime("%H:%M:%S", time.gmtime((steps - t) / fps))
+                print(f"{phase:<8}frame {t:>8}  epsilon {epsilon:.4f}  last scores "
+                      f"{' '.join(map(str, recent_scores)) or '-'}  loss {float(loss):.4f}  "
+                      f"max Q {float(max_q):.2f}  {fps:.0f} frames/s  ETA {eta}", flush=True)
+                with summary_writer.as_default(step=t):
+                    tf.summary.scalar("train/loss", float(loss))
+                    tf.summary.scalar("train/max_q", float(max_q))
+                    tf.summary.scalar("train/epsilon", epsilon)
+                    tf.summary.scalar("train/frames_per_second", fps)
+        if t % EVAL_EVERY != 0 and len(replay_memory) >= observe:
+            evaluate_and_keep_best()
+    except KeyboardInterrupt:
+        print(f"Train: interrupted at frame {t}; saving")
+    finally:
+        save_checkpoint()
+        games_file.close()
+        evals_file.close()
+    print(f"Train: done at frame {t} in {minutes():.1f} minutes; best model in {model_path}, "
+          f"latest in {latest_path.name}")
+
+
+def open_csv(path: Path, header: list[str]):
+    """A file and CSV writer appending to `path`, a header first if new; rows land at once."""
+    new = not path.exists()
+    file = open(path, "a", newline="", buffering=1)  # line-buffered
+    writer = csv.writer(file)
+    if new:
+        writer.writerow(header)
+    return file, writer
+
+
+# ---------------------------------------------------------------- watching and scoring
+
+
+def run(model: keras.Model, episodes: int | None) -> None:
+    """Watch the network play greedily in a 30 fps window (headless where none exists)."""
+    try:
+        game_state = game.GameState(display=True)
+    except RuntimeError:
+        print("Run: no display here, so the games are played headless")
+        game_state = game.GameState()
+    q_values = q_function(model)
+    episode = 0
+    while episodes is None or episode < episodes:
+        score = play_game(q_values, game_state, max_score=sys.maxsize)
+        if game_state.closed:
+            break
+        episode += 1
+        print(f"game {episode}: score {score}", flush=True)
+
+
+def evaluate_mode(model: keras.Model, episodes: int, seed: int, max_score: int) -> None:
+    """Score greedy games headless and uncapped in speed; the last line is JSON."""
+    scores = evaluate(q_function(model), episodes, seed, max_score,
+                      report=lambda episode, score: print(f"game {episode}: score {score}",
+                                                          flush=True))
+    print(json.dumps(summarize(scores)))
+
+
+def plot(runs: Path, run_dir: Path | None, out: Path | None) -> None:
+    """Draw a training run's learning curve (the newest in `runs` by default) into a PNG."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("Plot needs matplotlib: pip install matplotlib") from None
+    newest = sorted(runs.glob("*/games.csv"))
+    run_dir = run_dir or (newest[-1].parent if newest else runs)
+    if not (run_dir / "games.csv").is_file():
+        raise UsageError(f"no training run to plot: {run_dir} has no games.csv")
+    out = out or run_dir / "learning_curve.png"
+    games = read_csv(run_dir / "games.csv")
+    evals = read_csv(run_dir / "evals.csv")
+    figure, axis = plt.subplots(figsize=(8, 4.5), dpi=80)
+    axis.plot(games["frame"], games["score"], ".", markersize=2, alpha=0.3,
+              label="training games (epsilon-greedy)")
+    axis.plot(evals["frame"], evals["median"], "o-", label="greedy evaluation, median")
+    axis.set(xlabel="frames", ylabel="pipes passed", yscale="symlog",
+             title=f"Learning curve of {run_dir.name}")
+    minutes_axis = axis.secondary_xaxis("top", functions=(
+        lambda f: np.interp(f, games["frame"], games["minutes"]),
+        lambda m: np.interp(m, games["minutes"], games["frame"])))
+    minutes_axis.set_xlabel("minutes")
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(out)
+    print(f"Plot: wrote {out}")
+
+
+def read_csv(path: Path) -> dict:
+    """A CSV file's numeric columns as numpy arrays."""
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    return {key: np.array([float(row[key]) for row in rows]) for key in ("frame", "minutes")
+            } | {key: np.array([float(row[key]) for row in rows])
+                 for key in ("score", "median") if rows and key in rows[0]}
+
+
+# ---------------------------------------------------------------- command line
+
+
+MODES = ("Train", "Run", "Eval", "Plot")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage error is one line naming the modes, and exit 2."""
+        self.exit(2, f"qlearn.py: {message} (modes: {', '.join(MODES)}; see -h)\n")
+
+
+def mode_name(text: str) -> str:
+    """A mode in any case: 'train', 'TRAIN' -> 'Train'."""
+    for mode in MODES:
+        if text.lower() == mode.lower():
+            return mode
+    raise argparse.ArgumentTypeError(f"unknown mode {text!r}")
+
+
+def positive(value: int | None, flag: str) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{flag} must be a positive number, not {value}")
+
+
+def configure_tensorflow() -> None:
+    """Let TensorFlow place the work itself; say once which device it uses."""
+    with quiet_stderr():
+        gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)  # the original's allow_growth
+    print(f"TensorFlow {tf.__version__} runs on {'GPU: ' + gpus[0].name if gpus else 'CPU'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(description="Deep Q-learning for FlappyBird.")
+    parser.add_argument("-m", "--mode", type=mode_name, required=True,
+                        help="Train, Run, Eval or Plot (any case)")
+    parser.add_argument("--model", type=Path, default=MODEL_PATH,
+                        help="weights file (default: model.h5 beside qlearn.py)")
+    parser.add_argument("--steps", type=int, help=f"Train: frames in all (default {TOTAL_FRAMES})")
+    parser.add_argument("--observe", type=int, default=OBSERVATION,
+                        help=f"Train: frames of random play first (default {OBSERVATION})")
+    parser.add_argument("--resume", action="store_true",
+                        help="Train: go on from the latest checkpoint beside --model")
+    parser.add_argument("--seed", type=int, default=0, help="Train, Eval: random seed")
+    parser.add_argument("--episodes", type=int,
+                        help="Run: games to play (default: until closed); Eval: default 10")
+    parser.add_argument("--max-score", type=int, default=1000,
+                        help="Eval: a game ends at this many pipes (default 1000)")
+    parser.add_argument("--run", type=Path,
+                        help="Plot: the run folder (default: the newest in runs/ beside --model)")
+    parser.add_argument("--out", type=Path, help="Plot: the PNG to write")
+    args = parser.parse_args(argv)
+    try:
+        for flag in ("steps", "episodes", "max_score"):
+            positive(getattr(args, flag), "--" + flag.replace("_", "-"))
+        if args.observe < BATCH:
+            raise UsageError(f"--observe must be at least the batch size {BATCH}")
+        if args.mode == "Plot":
+            plot(args.model.parent / "runs", args.run, args.out)
+            return 0
+        configure_tensorflow()
+        if args.mode == "Train":
+            train(args.model, args.steps, args.seed, args.resume, args.observe)
+        elif args.mode == "Run":
+            run(load_model(args.model), args.episodes)
+        else:
+            evaluate_mode(load_model(args.model), args.episodes or 10, args.seed, args.max_score)
+    except (UsageError, OSError) as error:
+        print(f"qlearn.py: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Speed of one training frame, ours against the original's work on the same libraries.
+
+Run: python tests/benchmark.py      (takes about two minutes; run nothing else meanwhile)
+
+Prints ms per frame for the game step, preprocessing, action choice and storing; ms per
+learning update; training frames per second; then the original's per-frame work (scikit-image
+preprocessing, model.predict for the action, model.predict twice on the minibatch,
+train_on_batch) and the ratio.
+"""
+
+import random
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import qlearn  # noqa: E402
+from game import wrapped_flappy_bird as game  # noqa: E402
+
+
+def per_call_ms(function, repeats: int) -> float:
+    """Mean milliseconds of `function()` over `repeats` calls, after one warm-up call."""
+    function()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - start) / repeats * 1000
+
+
+def original_preprocess(image):
+    """The original's scikit-image calls, as in its qlearn.py."""
+    from skimage import color, exposure, transform
+    x = color.rgb2gray(image)
+    x = transform.resize(x, (80, 80))
+    x = exposure.rescale_intensity(x, out_range=(0, 255))
+    return x / 255.0
+
+
+def main() -> None:
+    qlearn.configure_tensorflow()
+    game_state = game.GameState(seed=0)
+    images = [game_state.frame_step(qlearn.one_hot(int(random.random() < 0.08)))[0]
+              for _ in range(2000)]
+    model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
+    q_values = qlearn.q_function(model)
+    train_on_minibatch = qlearn.learning_step(model, target_model)
+    frames = qlearn.new_game_frames(images[0])
+    replay_memory = deque(maxlen=qlearn.REPLAY_MEMORY)
+    for image in images:
+        replay_memory.append(((qlearn.preprocess_bytes(image),) + frames, 0, 0.1, False))
+
+    ms = {}
+    ms["game step"] = per_call_ms(lambda: game_state.frame_step(qlearn.one_hot(0)), 3000)
+    it = iter(images * 3)
+    ms["preprocessing"] = per_call_ms(lambda: qlearn.preprocess_bytes(next(it)), 3000)
+    ms["action choice"] = per_call_ms(lambda: qlearn.choose_action(q_values, frames, 0), 2000)
+    x = frames[0]
+    ms["storing"] = per_call_ms(
+        lambda: replay_memory.append(((x,) + frames, 0, 0.1, False)), 3000)
+    update = per_call_ms(lambda: train_on_minibatch(*qlearn.sample_minibatch(replay_memory)),
+                         200)
+    per_frame = sum(ms.values())
+    ours = 1000 / (per_frame + update / qlearn.TRAIN_EVERY)
+    for name, value in ms.items():
+        print(f"{name:<28}{value:8.3f} ms per frame")
+    print(f"{'all per-frame work':<28}{per_frame:8.3f} ms per frame (outside learning updates)")
+    print(f"{'learning update':<28}{update:8.3f} ms (one every {qlearn.TRAIN_EVERY} frames)")
+    print(f"{'training':<28}{ours:8.1f} frames per second")
+
+    # the original's work per frame: it learned on every frame, with predict() three times
+    stack = np.stack([qlearn.preprocess(images[0])] * 4, axis=-1)[None]
+    batch = np.repeat(stack, qlearn.BATCH, axis=0)
+    targets = np.zeros((qlearn.BATCH, qlearn.ACTIONS), np.float32)
+    original = {
+        "scikit-image preprocessing": per_call_ms(lambda: original_preprocess(images[7]), 200),
+        "model.predict (action)": per_call_ms(lambda: model.predict(stack, verbose=0), 100),
+        "model.predict x2 (minibatch)": 2 * per_call_ms(
+            lambda: model.predict(batch, verbose=0), 50),
+        "train_on_batch": per_call_ms(lambda: model.train_on_batch(batch, targets), 50),
+    }
+    original_frame = ms["game step"] + sum(original.values())
+    print()
+    for name, value in original.items():
+        print(f"original {name:<28}{value:8.3f} ms per frame")
+    print(f"original training            {1000 / original_frame:8.1f} frames per second")
+    print(f"ratio                        {ours * original_frame / 1000:8.1f} x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,306 @@
+"""qlearn.py: preprocessing, the network, the replay memory, the learning step, the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import qlearn
+from game import wrapped_flappy_bird as game
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def game_frames(count: int, seed: int = 0) -> list:
+    """Real frames of a game in which the bird flaps now and then."""
+    state = game.GameState(seed=seed)
+    return [state.frame_step([0, 1] if i % 9 == 0 else [1, 0])[0] for i in range(count)]
+
+
+def original_preprocess(image):
+    """The original's scikit-image pipeline."""
+    from skimage import color, exposure, transform
+    x = transform.resize(color.rgb2gray(image), (80, 80))
+    return exposure.rescale_intensity(x, out_range=(0, 255)) / 255.0
+
+
+def test_preprocess_gives_float32_80_by_80_in_zero_one():
+    x = qlearn.preprocess(game_frames(1)[0])
+    assert x.shape == (80, 80) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == 1.0
+
+
+def test_preprocess_stays_close_to_the_original_pipeline():
+    for image in game_frames(60)[::6]:
+        ours, theirs = qlearn.preprocess(image), original_preprocess(image)
+        assert np.abs(ours - theirs).max() <= 0.5 / 255 + 1e-6  # rounding to 0..255 only
+        assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.99999
+
+
+def test_preprocess_keeps_the_x_y_orientation():
+    state = game.GameState(seed=0)
+    image = state.frame_step([1, 0])[0]
+    x = qlearn.preprocess(image)
+    bird_x, bird_y = int((57 + 17) * 80 / 288), int((state.playery + 12) * 80 / 512)
+    assert x[bird_x, bird_y] > 0.2  # the bird, at [x, y]
+    assert x[:, 70:].mean() > 0.3 and x[:, :60].mean() < x[:, 70:].mean()  # ground at high y
+
+
+def test_stack_frames_puts_the_newest_first_on_the_last_axis():
+    frames = tuple(np.full((80, 80), value, np.uint8) for value in (4, 3, 2, 1))
+    stack = qlearn.stack_frames(frames)
+    assert stack.shape == (80, 80, 4)
+    assert list(stack[0, 0]) == [4, 3, 2, 1]
+
+
+def test_buildmodel_is_the_originals_network():
+    model = qlearn.buildmodel()
+    shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
+    assert shapes == [(20, 20, 32), (10, 10, 64), (10, 10, 64), (6400,), (512,), (2,)]
+    assert model.input_shape == (None, 80, 80, 4)
+    assert model.count_params() == 3_356_322  # 8,224 + 32,832 + 36,928 + 3,277,312 + 1,026
+
+
+def test_bellman_targets_on_a_hand_made_minibatch():
+    r_t = np.array([0.1, 1.0, -1.0, 0.1], np.float32)
+    terminal = np.array([0, 0, 1, 0], np.float32)
+    q_t1_online = np.array([[1, 2], [3, 0], [5, 9], [0, 1]], np.float32)  # picks a_t1
+    q_t1_target = np.array([[10, 20], [30, 40], [50, 90], [7, 8]], np.float32)  # values it
+    y = np.asarray(qlearn.bellman_targets(r_t, terminal, q_t1_online, q_t1_target))
+    expected = [0.1 + 0.99 * 20, 1.0 + 0.99 * 30, -1.0, 0.1 + 0.99 * 8]
+    np.testing.assert_allclose(y, expected, rtol=1e-6)
+
+
+def test_target_network_stays_fixed_until_synced():
+    model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
+    qlearn.sync_target(model, target_model)
+    for w, t in zip(model.get_weights(), target_model.get_weights()):
+        np.testing.assert_array_equal(w, t)
+    train_on_minibatch = qlearn.learning_step(model, target_model)
+    frames = np.random.default_rng(0).integers(0, 256, (32, 5, 80, 80), dtype=np.uint8)
+    before = target_model.get_weights()
+    train_on_minibatch(frames, np.zeros(32, np.int32), np.ones(32, np.float32),
+                       np.zeros(32, np.float32))
+    assert all(np.array_equal(a, b) for a, b in zip(before, target_model.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+    qlearn.sync_target(model, target_model)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(),
+                                                      target_model.get_weights()))
+
+
+def test_learning_step_moves_q_towards_the_target():
+    model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
+    train_on_minibatch = qlearn.learning_step(model, target_model)
+    frames = np.random.default_rng(1).integers(0, 256, (32, 5, 80, 80), dtype=np.uint8)
+    a_t, r_t, ends = np.ones(32, np.int32), np.full(32, -1.0, np.float32), np.ones(32, np.float32)
+    losses = [float(train_on_minibatch(frames, a_t, r_t, ends)[0]) for _ in range(30)]
+    assert losses[-1] < losses[0] / 4  # a crash's target is -1 whatever comes next
+
+
+def test_replay_memory_is_bounded_and_shares_frames():
+    replay_memory = deque(maxlen=100)
+    images = game_frames(150)
+    frames = qlearn.new_game_frames(images[0])
+    for image in images:
+        frames = qlearn.remember(replay_memory, frames, 0, 0.1, qlearn.preprocess_bytes(image),
+                                 False)
+    assert len(replay_memory) == 100
+    older, newer = replay_memory[-2][0], replay_memory[-1][0]
+    assert all(a is b for a, b in zip(older[:4], newer[1:]))  # s_t1 of one is s_t of the next
+    assert newer[0].dtype == np.uint8 and newer[0].shape == (80, 80)
+
+
+def test_a_full_replay_memory_fits_in_400_mb():
+    frame = np.zeros((80, 80), np.uint8)
+    tracemalloc.start()
+    replay_memory = deque(maxlen=qlearn.REPLAY_MEMORY)
+    frames = (frame,) * 4
+    for _ in range(5_000):
+        frames = qlearn.remember(replay_memory, frames, 1, 0.1, frame.copy(), False)
+    used, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert used * qlearn.REPLAY_MEMORY / 5_000 < 400e6
+
+
+def test_sample_minibatch_gives_the_learning_steps_arrays():
+    replay_memory = deque()
+    frames = (np.zeros((80, 80), np.uint8),) * 4
+    for i in range(40):
+        frames = qlearn.remember(replay_memory, frames, i % 2, 0.1, np.full((80, 80), i, np.uint8),
+                                 i == 39)
+    batch_frames, a_t, r_t, terminal = qlearn.sample_minibatch(replay_memory)
+    assert batch_frames.shape == (32, 5, 80, 80) and batch_frames.dtype == np.uint8
+    assert set(a_t) <= {0, 1} and set(r_t) == {np.float32(0.1)} and set(terminal) <= {0, 1}
+
+
+def test_epsilon_and_learning_rate_schedules():
+    assert qlearn.epsilon_at(0, 100) == 1.0
+    assert qlearn.epsilon_at(100, 100) == qlearn.INITIAL_EPSILON
+    assert qlearn.epsilon_at(100 + qlearn.EXPLORE, 100) == pytest.approx(qlearn.FINAL_EPSILON)
+    assert qlearn.epsilon_at(10**9, 100) == pytest.approx(qlearn.FINAL_EPSILON)
+    end = 100 + qlearn.EXPLORE
+    assert qlearn.learning_rate_at(end, 100, end + 1000) == qlearn.LEARNING_RATE
+    assert qlearn.learning_rate_at(end + 1000, 100, end + 1000) == pytest.approx(
+        qlearn.FINAL_LEARNING_RATE)
+
+
+def test_importing_qlearn_does_nothing():
+    code = ("import os, qlearn, pygame; print(pygame.display.get_init(), "
+            "qlearn.resize_matrix.cache_info().currsize, sorted(os.listdir('.')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    before = sorted(os.listdir(REPO))
+    display, matrices, listing = out.stdout.split(" ", 2)
+    assert (display, matrices) == ("False", "0"), out.stderr
+    assert eval(listing) == before
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def qlearn_cli(*args, cwd=REPO):
+    """Run `python qlearn.py ARGS` headless; return the finished process."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    return subprocess.run([sys.executable, str(REPO / "qlearn.py"), *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A short Train run: 400 frames, learning after 100."""
+    folder = tmp_path_factory.mktemp("train")
+    process = qlearn_cli("-m", "train", "--steps", 400, "--observe", 100,
+                         "--model", folder / "model.h5")
+    return folder, process
+
+
+def test_a_short_train_writes_a_model_buildmodel_can_load(trained):
+    folder, process = trained
+    assert process.returncode == 0, process.stderr
+    model = qlearn.buildmodel()
+    model.load_weights(folder / "model.h5")
+    progress = json.loads((folder / "model.train.json").read_text())
+    assert progress["frame"] == 400 and progress["updates"] == (400 - 100) // 4 + 1
+    (run,) = (folder / "runs").iterdir()
+    games = (run / "games.csv").read_text().splitlines()
+    assert games[0] == "frame,minutes,score" and len(games) > 2
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(run))
+
+
+def test_train_prints_a_line_per_game_not_per_frame(trained):
+    folder, process = trained
+    lines = process.stdout.splitlines()
+    (run,) = (folder / "runs").iterdir()
+    games = len((run / "games.csv").read_text().splitlines()) - 1
+    assert sum(line.startswith("game") for line in lines) == games
+    assert len(lines) <= games + 10
+    assert any(line.startswith("eval") for line in lines)
+
+
+def test_train_resume_goes_on_from_the_saved_frame(trained, tmp_path):
+    folder, _ = trained
+    for name in ("model.h5", "model.latest.h5", "model.train.json"):
+        (tmp_path / name).write_bytes((folder / name).read_bytes())
+    process = qlearn_cli("-m", "Train", "--resume", "--steps", 600, "--observe", 100,
+                         "--model", tmp_path / "model.h5")
+    assert process.returncode == 0, process.stderr
+    assert "resuming" in process.stdout
+    assert json.loads((tmp_path / "model.train.json").read_text())["frame"] == 600
+
+
+def test_train_without_resume_keeps_the_old_model_as_bak(trained, tmp_path):
+    folder, _ = trained
+    old = (folder / "model.h5").read_bytes()
+    (tmp_path / "model.h5").write_bytes(old)
+    process = qlearn_cli("-m", "Train", "--steps", 50, "--observe", 40,
+                         "--model", tmp_path / "model.h5")
+    assert process.returncode == 0, process.stderr
+    assert "model.h5.bak" in process.stdout
+    assert (tmp_path / "model.h5.bak").read_bytes() == old
+
+
+def test_eval_is_repeatable_and_ends_with_json(trained):
+    folder, _ = trained
+    runs = [qlearn_cli("-m", "Eval", "--model", folder / "model.h5", "--episodes", 3,
+                       "--seed", 5, "--max-score", 10) for _ in range(2)]
+    assert runs[0].returncode == 0, runs[0].stderr
+    result = json.loads(runs[0].stdout.splitlines()[-1])
+    assert result["episodes"] == 3 and len(result["scores"]) == 3
+    assert set(result) == {"episodes", "scores", "median", "mean", "min", "max"}
+    assert runs[0].stdout == runs[1].stdout
+    assert sum(line.startswith("game") for line in runs[0].stdout.splitlines()) == 3
+
+
+def test_run_headless_plays_one_game_and_leaves_the_model_untouched(trained):
+    folder, _ = trained
+    model_file = folder / "model.h5"
+    before = (model_file.read_bytes(), model_file.stat().st_mtime_ns)
+    process = qlearn_cli("-m", "RUN", "--model", model_file, "--episodes", 1)
+    assert process.returncode == 0, process.stderr
+    assert "no display" in process.stdout
+    assert sum(line.startswith("game 1: score") for line in process.stdout.splitlines()) == 1
+    assert (model_file.read_bytes(), model_file.stat().st_mtime_ns) == before
+
+
+def assert_one_line_error(process, code, *words):
+    assert process.returncode == code
+    assert "Traceback" not in process.stderr
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(word in lines[0] for word in words), process.stderr
+
+
+def test_unknown_mode_is_a_usage_error_naming_the_modes(tmp_path):
+    process = qlearn_cli("-m", "Fly", cwd=tmp_path)
+    assert_one_line_error(process, 2, "Fly", "Train", "Run", "Eval")
+    assert os.listdir(tmp_path) == []
+
+
+def test_missing_model_file(tmp_path):
+    process = qlearn_cli("-m", "Eval", "--model", tmp_path / "none.h5")
+    assert_one_line_error(process, 1, "not found", "none.h5")
+
+
+def test_corrupt_model_file(tmp_path):
+    corrupt = tmp_path / "model.h5"
+    corrupt.write_bytes(b"not an HDF5 file at all" * 100)
+    process = qlearn_cli("-m", "Run", "--model", corrupt, "--episodes", 1)
+    assert_one_line_error(process, 1, "cannot load weights", "model.h5")
+    assert corrupt.read_bytes() == b"not an HDF5 file at all" * 100
+
+
+def test_model_file_of_another_network(tmp_path):
+    import keras
+    other = keras.Sequential([keras.Input((80, 80, 4)), keras.layers.Flatten(),
+                              keras.layers.Dense(2)])
+    qlearn.save_weights(other, tmp_path / "other.h5")
+    process = qlearn_cli("-m", "Eval", "--model", tmp_path / "other.h5")
+    assert_one_line_error(process, 1, "cannot load weights", "other.h5")
+
+
+@pytest.mark.parametrize("flags, word", [
+    (["-m", "Train", "--steps", "0"], "--steps"),
+    (["-m", "Eval", "--episodes", "-3"], "--episodes"),
+    (["-m", "Eval", "--max-score", "0"], "--max-score"),
+    (["-m", "Run", "--episodes", "0"], "--episodes"),
+])
+def test_zero_or_negative_counts(tmp_path, flags, word):
+    process = qlearn_cli(*flags, "--model", tmp_path / "model.h5")
+    assert_one_line_error(process, 1, word, "positive")
+    assert os.listdir(tmp_path) == []
+
+
+def test_nonsense_flags_are_usage_errors(tmp_path):
+    process = qlearn_cli("-m", "Train", "--steps", "many", cwd=tmp_path)
+    assert_one_line_error(process, 2, "--steps", "many")
+    process = qlearn_cli("-m", "Train", "--fly", cwd=tmp_path)
+    assert_one_line_error(process, 2, "--fly")
+
+
+def test_resume_without_a_checkpoint(tmp_path):
+    process = qlearn_cli("-m", "Train", "--resume", "--model", tmp_path / "model.h5")
+    assert_one_line_error(process, 1, "nothing to resume")
