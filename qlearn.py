@@ -66,7 +66,7 @@ FRAME_PER_ACTION = 1  # frames per action choice
 LEARNING_RATE = 1e-4  # Adam's step size at the start
 FINAL_LEARNING_RATE = 2.5e-5  # reached at the end of the run: small steps keep a good policy
 TRAIN_EVERY = 4  # frames per learning update (original: 1); each frame is still replayed 8 times
-TARGET_SYNC = 1_000  # updates between copies of the network into the target network
+TARGET_SYNC = 250  # updates between copies of the network into the target network
 TRAIN_SCORE_CAP = 50  # pipes; a training game ends there so that game starts stay in memory
 TOTAL_FRAMES = 250_000  # frames of a default Train run
 SAVE_EVERY = 10_000  # frames between checkpoints
@@ -75,6 +75,7 @@ EVAL_EPISODES = 5  # games per evaluation during training
 EVAL_MAX_SCORE = 200  # pipes at which an evaluation game counts as won
 EVAL_SEED = 2016  # the evaluation games' seed during training
 LOG_EVERY = 5_000  # frames between progress lines
+RECORD_FRAMES = 900  # game frames a recorded GIF shows at most: 30 seconds
 IMG_ROWS, IMG_COLS = 80, 80  # the network's input: 80 x 80 grayscale frames ...
 IMG_CHANNELS = 4  # ... four of them stacked, newest first
 
@@ -267,13 +268,18 @@ def new_game_frames(image: np.ndarray) -> tuple:
     return (preprocess_bytes(image),) * IMG_CHANNELS
 
 
-def play_game(q_values, game_state, max_score: int) -> int:
-    """Play one greedy game to a crash or to `max_score` pipes; return its score."""
+def play_game(q_values, game_state, max_score: int, images: list | None = None) -> int:
+    """Play one greedy game to a crash, `max_score` pipes or a closed window; return its score.
+
+    Each frame is appended to `images` if given, up to RECORD_FRAMES of them.
+    """
     game_state.reset()
     frames = new_game_frames(game_state.draw())
-    while game_state.score < max_score:
+    while game_state.score < max_score and not game_state.closed:
         score = game_state.score  # a crash starts the next game at once: keep this one's
         image, _, terminal = game_state.frame_step(one_hot(choose_action(q_values, frames, 0)))
+        if images is not None and len(images) < RECORD_FRAMES:
+            images.append(image)
         if terminal:
             return score
         frames = (preprocess_bytes(image),) + frames[:3]
@@ -464,7 +470,7 @@ def open_csv(path: Path, header: list[str]):
 # ---------------------------------------------------------------- watching and scoring
 
 
-def run(model: keras.Model, episodes: int | None) -> None:
+def run(model: keras.Model, episodes: int | None, record: Path | None) -> None:
     """Watch the network play greedily in a 30 fps window (headless where none exists)."""
     try:
         game_state = game.GameState(display=True)
@@ -472,13 +478,29 @@ def run(model: keras.Model, episodes: int | None) -> None:
         print("Run: no display here, so the games are played headless")
         game_state = game.GameState()
     q_values = q_function(model)
+    images = [] if record else None
     episode = 0
-    while episodes is None or episode < episodes:
-        score = play_game(q_values, game_state, max_score=sys.maxsize)
-        if game_state.closed:
-            break
-        episode += 1
-        print(f"game {episode}: score {score}", flush=True)
+    try:
+        while (episodes is None or episode < episodes) and not game_state.closed:
+            score = play_game(q_values, game_state, sys.maxsize, images)
+            episode += 1
+            print(f"game {episode}: score {score}", flush=True)
+    finally:
+        if record and images:
+            save_gif(images, record)
+
+
+def save_gif(images: list, path: Path) -> None:
+    """An animated GIF of game frames: every second one at half size, so 15 frames a second."""
+    from PIL import Image  # Pillow comes with scikit-image; only recording needs it
+
+    pictures = [Image.fromarray(np.ascontiguousarray(image[::2, ::2].transpose(1, 0, 2)))
+                for image in images[::2]]
+    temporary = path.with_name(path.name + ".tmp")
+    pictures[0].save(temporary, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=1000 * 2 // game.FPS, loop=0)
+    os.replace(temporary, path)
+    print(f"Run: wrote {path} ({len(pictures)} frames)")
 
 
 def evaluate_mode(model: keras.Model, episodes: int, seed: int, max_score: int) -> None:
@@ -579,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="Run: games to play (default: until closed); Eval: default 10")
     parser.add_argument("--max-score", type=int, default=1000,
                         help="Eval: a game ends at this many pipes (default 1000)")
+    parser.add_argument("--record", type=Path, help="Run: also write the games to a GIF file")
     parser.add_argument("--run", type=Path,
                         help="Plot: the run folder (default: the newest in runs/ beside --model)")
     parser.add_argument("--out", type=Path, help="Plot: the PNG to write")
@@ -595,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "Train":
             train(args.model, args.steps, args.seed, args.resume, args.observe)
         elif args.mode == "Run":
-            run(load_model(args.model), args.episodes)
+            run(load_model(args.model), args.episodes, args.record)
         else:
             evaluate_mode(load_model(args.model), args.episodes or 10, args.seed, args.max_score)
     except (UsageError, OSError) as error:

@@ -219,6 +219,9 @@ def open_window() -> bool:
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
         return False
+    # Draw the window in software: SDL would otherwise probe OpenGL, and Mesa's LLVM clashes
+    # with TensorFlow's in the same process (a segmentation fault on Linux).
+    os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
     try:
         pygame.display.init()
         # SDL falls back to drivers that draw nowhere; a person would see nothing

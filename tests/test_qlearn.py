@@ -236,15 +236,19 @@ def test_eval_is_repeatable_and_ends_with_json(trained):
     assert sum(line.startswith("game") for line in runs[0].stdout.splitlines()) == 3
 
 
-def test_run_headless_plays_one_game_and_leaves_the_model_untouched(trained):
+def test_run_headless_plays_one_game_and_leaves_the_model_untouched(trained, tmp_path):
     folder, _ = trained
     model_file = folder / "model.h5"
     before = (model_file.read_bytes(), model_file.stat().st_mtime_ns)
-    process = qlearn_cli("-m", "RUN", "--model", model_file, "--episodes", 1)
+    process = qlearn_cli("-m", "RUN", "--model", model_file, "--episodes", 1,
+                         "--record", tmp_path / "bird.gif")
     assert process.returncode == 0, process.stderr
     assert "no display" in process.stdout
     assert sum(line.startswith("game 1: score") for line in process.stdout.splitlines()) == 1
     assert (model_file.read_bytes(), model_file.stat().st_mtime_ns) == before
+    from PIL import Image
+    with Image.open(tmp_path / "bird.gif") as gif:
+        assert gif.size == (144, 256) and gif.n_frames >= 10
 
 
 def assert_one_line_error(process, code, *words):
