@@ -5,10 +5,11 @@ Run: python tests/benchmark.py      (takes about two minutes; run nothing else m
 Prints ms per frame for the game step, preprocessing, action choice and storing; ms per
 learning update; training frames per second; then the original's per-frame work (scikit-image
 preprocessing, model.predict for the action, model.predict twice on the minibatch,
-train_on_batch) and the ratio.
+train_on_batch) and the ratio; last, the peak memory once the replay memory is full.
 """
 
 import random
+import resource
 import sys
 import time
 from collections import deque
@@ -87,6 +88,15 @@ def main() -> None:
         print(f"original {name:<28}{value:8.3f} ms per frame")
     print(f"original training            {1000 / original_frame:8.1f} frames per second")
     print(f"ratio                        {ours * original_frame / 1000:8.1f} x")
+
+    # memory: a full replay memory of distinct frames, and learning from it
+    while len(replay_memory) < qlearn.REPLAY_MEMORY:
+        frames = qlearn.remember(replay_memory, frames, 0, 0.1, frames[0].copy(), False)
+    for _ in range(50):
+        train_on_minibatch(*qlearn.sample_minibatch(replay_memory))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    print(f"\npeak memory with a full replay memory ({len(replay_memory)} transitions): "
+          f"{peak:.0f} MB")
 
 
 if __name__ == "__main__":
