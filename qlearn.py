@@ -79,7 +79,7 @@ RECORD_FRAMES = 900  # game frames a recorded GIF shows at most: 30 seconds
 IMG_ROWS, IMG_COLS = 80, 80  # the network's input: 80 x 80 grayscale frames ...
 IMG_CHANNELS = 4  # ... four of them stacked, newest first
 
-DO_NOTHING, FLAP = 0, 1
+DO_NOTHING = 0  # the action index that does not flap
 MODEL_PATH = Path(__file__).resolve().parent / "model.h5"
 GRAY = np.array([0.2125, 0.7154, 0.0721], np.float32)  # scikit-image's rgb2gray weights
 
@@ -328,16 +328,19 @@ def learning_rate_at(t: int, observe: int, steps: int) -> float:
 def train(model_path: Path, steps: int | None, seed: int, resume: bool, observe: int) -> None:
     """Learn to play: observe, explore, train; keep the best greedy model in `model_path`."""
     latest_path, progress_path = checkpoint_paths(model_path)
-    model_path.parent.mkdir(parents=True, exist_ok=True)
     model, target_model = buildmodel(), buildmodel()
     if resume:
         if not progress_path.is_file():
             raise UsageError(f"nothing to resume: {progress_path} not found")
-        progress = json.loads(progress_path.read_text())
+        try:
+            progress = json.loads(progress_path.read_text())
+            print(f"Train: resuming {progress['run']} at frame {progress['frame']}")
+        except (ValueError, KeyError, TypeError):
+            raise UsageError(f"cannot resume: {progress_path} is not a Train checkpoint") from None
         model.set_weights(load_model(latest_path).get_weights())
-        print(f"Train: resuming {progress['run']} at frame {progress['frame']}")
     else:
-        progress = {"run": time.strftime("%Y%m%d-%H%M%S") + f"-seed{seed}", "frame": 0,
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        progress = {"run": f"{GAME}-{time.strftime('%Y%m%d-%H%M%S')}-seed{seed}", "frame": 0,
                     "updates": 0, "best": None, "minutes": 0.0, "seed": seed}
         if model_path.exists():
             backup = model_path.with_name(model_path.name + ".bak")
@@ -395,9 +398,11 @@ def train(model_path: Path, steps: int | None, seed: int, resume: bool, observe:
     print(f"Train: {steps} frames, seed {seed}, model {model_path}, logs in {run_dir}")
     try:
         while t < steps:
-            # act: epsilon-greedy on the current stack s_t
+            # act: epsilon-greedy on the current stack s_t, every FRAME_PER_ACTION frames
             epsilon = epsilon_at(t, observe)
-            a_t = choose_action(q_values, frames, epsilon)
+            a_t = DO_NOTHING
+            if t % FRAME_PER_ACTION == 0:
+                a_t = choose_action(q_values, frames, epsilon)
             score = game_state.score  # a crash starts the next game at once: keep this one's
             image, r_t, terminal = game_state.frame_step(one_hot(a_t))
             x_t1 = preprocess_bytes(image)
