@@ -70,14 +70,14 @@ TARGET_SYNC = 250  # updates (1,000 frames) between copies of the network into t
 # network. Q learns one more frame of the future per copy, and a crash must be foreseen some
 # 30 frames ahead: DeepMind's 10,000-frame interval would need 300,000 frames for that.
 TRAIN_SCORE_CAP = 50  # pipes; a training game ends there so that game starts stay in memory
-TOTAL_FRAMES = 200_000  # frames of a default Train run: under 30 minutes on 2 cores
+TOTAL_FRAMES = 180_000  # frames of a default Train run: under 30 minutes on 2 cores
 SAVE_EVERY = 10_000  # frames between checkpoints
 EVAL_EVERY = 25_000  # frames between greedy evaluations, once learning has started
 EVAL_EPISODES = 5  # games per evaluation during training
 EVAL_MAX_SCORE = 200  # pipes at which an evaluation game counts as won
 EVAL_SEED = 2016  # the evaluation games' seed during training
 LOG_EVERY = 5_000  # frames between progress lines
-RECORD_FRAMES = 900  # game frames a recorded GIF shows at most: 30 seconds
+RECORD_FRAMES = 900  # frames Run --record records (30 seconds), then it stops
 IMG_ROWS, IMG_COLS = 80, 80  # the network's input: 80 x 80 grayscale frames ...
 IMG_CHANNELS = 4  # ... four of them stacked, newest first
 
@@ -273,15 +273,17 @@ def new_game_frames(image: np.ndarray) -> tuple:
 def play_game(q_values, game_state, max_score: int, images: list | None = None) -> int:
     """Play one greedy game to a crash, `max_score` pipes or a closed window; return its score.
 
-    Each frame is appended to `images` if given, up to RECORD_FRAMES of them.
+    With a list `images`, each frame is appended to it and the game stops at RECORD_FRAMES.
     """
     game_state.reset()
     frames = new_game_frames(game_state.draw())
     while game_state.score < max_score and not game_state.closed:
         score = game_state.score  # a crash starts the next game at once: keep this one's
         image, _, terminal = game_state.frame_step(one_hot(choose_action(q_values, frames, 0)))
-        if images is not None and len(images) < RECORD_FRAMES:
+        if images is not None:
             images.append(image)
+            if len(images) >= RECORD_FRAMES:
+                break
         if terminal:
             return score
         frames = (preprocess_bytes(image),) + frames[:3]
@@ -492,6 +494,8 @@ def run(model: keras.Model, episodes: int | None, record: Path | None) -> None:
             score = play_game(q_values, game_state, sys.maxsize, images)
             episode += 1
             print(f"game {episode}: score {score}", flush=True)
+            if images is not None and len(images) >= RECORD_FRAMES:
+                break  # the recording is full
     finally:
         if record and images:
             save_gif(images, record)
@@ -621,8 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for flag in ("steps", "episodes", "max_score"):
             positive(getattr(args, flag), "--" + flag.replace("_", "-"))
-        if args.observe < BATCH:
-            raise UsageError(f"--observe must be at least the batch size {BATCH}")
+        if not BATCH <= args.observe <= REPLAY_MEMORY:
+            raise UsageError(f"--observe must be from the batch size {BATCH} to the replay "
+                             f"memory's {REPLAY_MEMORY}, not {args.observe}")
         if args.mode == "Plot":
             plot(args.model.parent / "runs", args.run, args.out)
             return 0

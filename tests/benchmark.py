@@ -5,20 +5,21 @@ Run: python tests/benchmark.py      (takes about two minutes; run nothing else m
 Prints ms per frame for the game step, preprocessing, action choice and storing; ms per
 learning update; training frames per second; then the original's per-frame work (scikit-image
 preprocessing, model.predict for the action, model.predict twice on the minibatch,
-train_on_batch) and the ratio; last, the peak memory once the replay memory is full.
+train_on_batch) and the ratio; last, the peak memory of a Train run past a full replay memory.
 """
 
 import random
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import qlearn  # noqa: E402
+import qlearn  # noqa: E402  (first: it sets numpy's threads before numpy loads)
+import numpy as np  # noqa: E402
 from game import wrapped_flappy_bird as game  # noqa: E402
 
 
@@ -121,14 +122,17 @@ def main() -> None:
     print(f"original training (its loop) {theirs:8.1f} frames per second")
     print(f"ratio                        {ours / theirs:8.1f} x")
 
-    # memory: a full replay memory of distinct frames, and learning from it
-    while len(replay_memory) < qlearn.REPLAY_MEMORY:
-        frames = qlearn.remember(replay_memory, frames, 0, 0.1, frames[0].copy(), False)
-    for _ in range(50):
-        train_on_minibatch(*qlearn.sample_minibatch(replay_memory))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    print(f"\npeak memory with a full replay memory ({len(replay_memory)} transitions): "
-          f"{peak:.0f} MB")
+    print(f"\npeak memory of a Train run past a full replay memory: {train_peak_mb():.0f} MB")
+
+
+def train_peak_mb() -> float:
+    """Peak RSS of `qlearn.py -m Train` that fills the replay memory, then learns 4,000 frames."""
+    full = qlearn.REPLAY_MEMORY
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run([sys.executable, str(Path(qlearn.__file__)), "-m", "Train", "--steps",
+                        str(full + 4000), "--observe", str(full), "--model",
+                        str(Path(folder) / "model.h5")], stdout=subprocess.DEVNULL, check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
 
 
 if __name__ == "__main__":
