@@ -18,7 +18,7 @@ from collections import deque
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import qlearn  # noqa: E402  (first: it sets numpy's threads before numpy loads)
+import qlearn  # noqa: E402, I001  (first: it sets numpy's threads before numpy loads)
 import numpy as np  # noqa: E402
 from game import wrapped_flappy_bird as game  # noqa: E402
 

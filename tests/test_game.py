@@ -215,7 +215,8 @@ def test_numpy_one_hot_actions_are_accepted():
 def test_no_window_pygame_init_or_assets_at_import():
     code = (
         "from game import wrapped_flappy_bird as game; import pygame;"
-        "print(pygame.get_init(), pygame.display.get_init(), game.load_images.cache_info().currsize)"
+        "print(pygame.get_init(), pygame.display.get_init(),"
+        " game.load_images.cache_info().currsize)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False", "0"], out.stderr
