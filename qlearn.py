@@ -554,12 +554,12 @@ def plot(runs: Path, run_dir: Path | None, out: Path | None) -> None:
 
 
 def read_csv(path: Path) -> dict:
-    """A CSV file's numeric columns as numpy arrays."""
+    """A CSV file's numeric columns as numpy arrays, by name."""
     with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    return {key: np.array([float(row[key]) for row in rows]) for key in ("frame", "minutes")
-            } | {key: np.array([float(row[key]) for row in rows])
-                 for key in ("score", "median") if rows and key in rows[0]}
+        reader = csv.DictReader(file)
+        rows = list(reader)
+    return {key: np.array([float(row[key]) for row in rows])
+            for key in reader.fieldnames if key != "scores"}
 
 
 # ---------------------------------------------------------------- command line
