@@ -9,7 +9,6 @@ train_on_batch) and the ratio; last, the peak memory of a Train run past a full 
 """
 
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -126,13 +125,23 @@ def main() -> None:
 
 
 def train_peak_mb() -> float:
-    """Peak RSS of `qlearn.py -m Train` that fills the replay memory, then learns 4,000 frames."""
+    """Peak RSS of `qlearn.py -m Train` that fills the replay memory, then learns 4,000 frames.
+
+    Read as the child's own VmHWM at exit (Linux): getrusage's maxrss of a child would also
+    count this process's memory, which the child shares between fork and exec.
+    """
     full = qlearn.REPLAY_MEMORY
+    report_peak = ("import atexit, runpy, sys\n"
+                   "atexit.register(lambda: print(*[line for line in open('/proc/self/status')\n"
+                   "                                if line.startswith('VmHWM')]))\n"
+                   "sys.argv = sys.argv[1:]\n"
+                   "runpy.run_path(sys.argv[0], run_name='__main__')\n")
     with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, str(Path(qlearn.__file__)), "-m", "Train", "--steps",
-                        str(full + 4000), "--observe", str(full), "--model",
-                        str(Path(folder) / "model.h5")], stdout=subprocess.DEVNULL, check=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB on Linux
+        train = subprocess.run([sys.executable, "-c", report_peak, str(Path(qlearn.__file__)),
+                                "-m", "Train", "--steps", str(full + 4000), "--observe",
+                                str(full), "--model", str(Path(folder) / "model.h5")],
+                               capture_output=True, text=True, check=True)
+    return int(train.stdout.split()[-2]) / 1024  # "VmHWM:  1147000 kB"
 
 
 if __name__ == "__main__":
