@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 from skimage.transform import resize  # noqa: E402
 
 from game import wrapped_flappy_bird as game  # noqa: E402
+from game.classroom import Classroom, Play  # noqa: E402
 
 
 @contextmanager
@@ -214,6 +215,25 @@ def q_function(model: keras.Model):
     return q_values
 
 
+def saliency_function(model: keras.Model):
+    """A compiled call: where the network looks. Four (80, 80) frames -> (80, 80) in [0, 1].
+
+    The gradient of the greedy action's Q-value with respect to the input, times the input:
+    how much max Q would change if a pixel went dark, summed over the four frames in size and
+    scaled to a maximum of 1. The gradient alone is spread over the empty sky (beside the bird
+    as much as on it); times the input, it marks the bird, pipes and ground that count.
+    """
+    @tf.function(input_signature=[tf.TensorSpec([IMG_ROWS, IMG_COLS, IMG_CHANNELS], tf.uint8)])
+    def saliency(stack):
+        x = tf.cast(stack, tf.float32)[None] / 255
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            best_q = tf.reduce_max(model(x, training=False))
+        size = tf.reduce_sum(tf.abs(tape.gradient(best_q, x) * x)[0], axis=-1)  # (80, 80)
+        return size / tf.maximum(tf.reduce_max(size), 1e-12)
+    return lambda frames: saliency(stack_frames(frames)).numpy()
+
+
 def choose_action(q_values, frames: tuple, epsilon: float) -> int:
     """Epsilon-greedy: a random action with probability epsilon, else the best Q-value's."""
     if random.random() < epsilon:
@@ -302,16 +322,24 @@ def new_game_frames(image: np.ndarray) -> tuple:
     return (preprocess_bytes(image),) * IMG_CHANNELS
 
 
-def play_game(q_values, game_state, max_score: int, images: list | None = None) -> int:
-    """Play one greedy game to a crash, `max_score` pipes or a closed window; return its score.
+def play_game(q_values, game_state, max_score: int, images: list | None = None,
+              classroom=None) -> int:
+    """Play one greedy game to a crash, `max_score` pipes or quitting; return its score.
 
     With a list `images`, each frame is appended to it and the game stops at RECORD_FRAMES.
+    A `classroom` (game/classroom.py) is shown each frame's inputs, Q-values and action.
     """
     game_state.reset()
     frames = new_game_frames(game_state.draw())
-    while game_state.score < max_score and not game_state.closed:
+    while game_state.score < max_score and not (classroom and classroom.closed):
         score = game_state.score  # a crash starts the next game at once: keep this one's
-        image, _, terminal = game_state.frame_step(one_hot(choose_action(q_values, frames, 0)))
+        if classroom:
+            q_t = q_values(stack_frames(frames)[None]).numpy()[0]
+            a_t = int(q_t.argmax())
+            classroom.show(game_state, frames, q_t, a_t)
+        else:
+            a_t = choose_action(q_values, frames, 0)
+        image, _, terminal = game_state.frame_step(one_hot(a_t))
         if images is not None:
             images.append(image)
             if len(images) >= RECORD_FRAMES:
@@ -524,19 +552,20 @@ def open_csv(path: Path, header: list[str]):
 # ---------------------------------------------------------------- watching and scoring
 
 
-def run(model: keras.Model, episodes: int | None, record: Path | None) -> None:
-    """Watch the network play greedily in a 30 fps window (headless where none exists)."""
+def run(model: keras.Model, episodes: int | None, record: Path | None, seed: int | None) -> None:
+    """Watch the network play greedily in the classroom window (headless where none exists)."""
     try:
-        game_state = game.GameState(display=True)
-    except RuntimeError:
+        classroom = Classroom(saliency_function(model))
+    except game.NoDisplay:
         print("Run: no display here, so the games are played headless")
-        game_state = game.GameState()
+        classroom = None
+    game_state = game.GameState(seed=seed)
     q_values = q_function(model)
     images = [] if record else None
     episode = 0
     try:
-        while (episodes is None or episode < episodes) and not game_state.closed:
-            score = play_game(q_values, game_state, sys.maxsize, images)
+        while (episodes is None or episode < episodes) and not (classroom and classroom.closed):
+            score = play_game(q_values, game_state, sys.maxsize, images, classroom)
             episode += 1
             print(f"game {episode}: score {score}", flush=True)
             if images is not None and len(images) >= RECORD_FRAMES:
@@ -557,6 +586,22 @@ def save_gif(images: list, path: Path) -> None:
                      duration=1000 * 2 // game.FPS, loop=0)
     os.replace(temporary, path)
     print(f"Run: wrote {path} ({len(pictures)} frames)")
+
+
+def save_saliency(model: keras.Model, seed: int, frame: int, out: Path) -> None:
+    """Play the seeded game greedily to `frame`, then draw that frame as Run's window does with
+    the saliency layer on, into a PNG. Headless."""
+    game_state, q_values = game.GameState(seed=seed), q_function(model)
+    frames = new_game_frames(game_state.draw())
+    for _ in range(frame):
+        image, _, terminal = game_state.frame_step(one_hot(choose_action(q_values, frames, 0)))
+        frames = new_game_frames(image) if terminal else (preprocess_bytes(image),) + frames[:3]
+    picture = Classroom(saliency_function(model), headless=True)
+    picture.saliency = True
+    q_t = q_values(stack_frames(frames)[None]).numpy()[0]
+    picture.draw(game_state, frames, q_t, int(q_t.argmax()))
+    picture.save(out)
+    print(f"Run: wrote {out}: frame {frame} of the game with seed {seed}, saliency in red")
 
 
 def evaluate_mode(model: keras.Model, episodes: int, seed: int, max_score: int) -> None:
@@ -610,7 +655,7 @@ def read_csv(path: Path) -> dict:
 # ---------------------------------------------------------------- command line
 
 
-MODES = ("Train", "Run", "Eval", "Plot")
+MODES = ("Train", "Run", "Eval", "Play", "Plot")
 
 
 class Parser(argparse.ArgumentParser):
@@ -657,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"Train: frames of random play first (default {OBSERVATION})")
     parser.add_argument("--resume", action="store_true",
                         help="Train: go on from the latest checkpoint beside --model")
-    parser.add_argument("--seed", type=int, default=0, help="Train, Eval: random seed")
+    parser.add_argument("--seed", type=int, help="Train, Eval (default 0), Run, Play: the seed")
     parser.add_argument("--episodes", type=int,
                         help="Run: games to play (default: until closed); Eval: default 10; "
                              f"Train: games per evaluation (default {EVAL_EPISODES})")
@@ -667,10 +712,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", type=Path, help="Run: also write the games to a GIF file")
     parser.add_argument("--run", type=Path,
                         help="Plot: the run folder (default: the newest in runs/ beside --model)")
-    parser.add_argument("--out", type=Path, help="Plot: the PNG to write")
+    parser.add_argument("--saliency-at", type=int, metavar="FRAME",
+                        help="Run: write FRAME of the game with its saliency to --out, headless")
+    parser.add_argument("--out", type=Path,
+                        help="Plot, Run --saliency-at: the PNG to write (Run: saliency.png)")
     args = parser.parse_args(argv)
     try:
-        for flag in ("steps", "episodes", "max_score"):
+        for flag in ("steps", "episodes", "max_score", "saliency_at"):
             positive(getattr(args, flag), "--" + flag.replace("_", "-"))
         if not BATCH <= args.observe <= REPLAY_MEMORY:
             raise UsageError(f"--observe must be from the batch size {BATCH} to the replay "
@@ -678,18 +726,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "Plot":
             plot(args.model.parent / "runs", args.run, args.out)
             return 0
+        if args.mode == "Play":
+            Play(args.seed).run()
+            return 0
         configure_tensorflow()
         if args.mode == "Train":
             eval_games = None
             if args.episodes or args.max_score:
                 eval_games = (args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE)
-            train(args.model, args.steps, args.seed, args.resume, args.observe, eval_games)
+            train(args.model, args.steps, args.seed or 0, args.resume, args.observe, eval_games)
+        elif args.mode == "Run" and args.saliency_at is not None:
+            save_saliency(load_model(args.model), args.seed or 0, args.saliency_at,
+                          args.out or Path("saliency.png"))
         elif args.mode == "Run":
-            run(load_model(args.model), args.episodes, args.record)
+            run(load_model(args.model), args.episodes, args.record, args.seed)
         else:
-            evaluate_mode(load_model(args.model), args.episodes or 10, args.seed,
+            evaluate_mode(load_model(args.model), args.episodes or 10, args.seed or 0,
                           args.max_score or 1000)
-    except (UsageError, OSError) as error:
+    except (UsageError, OSError, game.NoDisplay) as error:
         print(f"qlearn.py: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

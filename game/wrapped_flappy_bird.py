@@ -40,6 +40,10 @@ SPRITES = Path(__file__).resolve().parent.parent / "assets" / "sprites"
 ACTIONS = ((1, 0), (0, 1))  # one-hot: do nothing, flap
 
 
+class NoDisplay(RuntimeError):
+    """A window was asked for where none can open (no screen, or SDL's dummy drivers)."""
+
+
 @cache
 def load_images() -> dict:
     """The sprites, loaded once on first use, and their collision masks (alpha > 0 is solid)."""
@@ -73,7 +77,7 @@ class GameState:
         self.closed = False  # True once a person has closed the window
         if display:
             if not open_window():
-                raise RuntimeError("no display available to open a window on")
+                raise NoDisplay("no display available to open a window on")
             self.clock = pygame.time.Clock()
         self.screen = pygame.Surface((SCREENWIDTH, SCREENHEIGHT), 0, 32, SCREEN_MASKS)
         self.player_height = self.images["player"][0].get_height()
@@ -193,13 +197,18 @@ class GameState:
         """Show the frame in the window with the score on top, at most FPS frames a second."""
         window = pygame.display.get_surface()
         window.blit(self.screen, (0, 0))
-        digits = [self.images["numbers"][int(d)] for d in str(self.score)]
-        x = (SCREENWIDTH - sum(digit.get_width() for digit in digits)) / 2
-        for digit in digits:
-            window.blit(digit, (x, SCORE_Y))
-            x += digit.get_width()
+        draw_score(window, self.score)
         pygame.display.update()
         self.clock.tick(FPS)
+
+
+def draw_score(surface: pygame.Surface, score: int) -> None:
+    """The score in the digit sprites, centred at the top of the game."""
+    digits = [load_images()["numbers"][int(d)] for d in str(score)]
+    x = (SCREENWIDTH - sum(digit.get_width() for digit in digits)) / 2
+    for digit in digits:
+        surface.blit(digit, (x, SCORE_Y))
+        x += digit.get_width()
 
 
 def action_index(input_actions) -> int:
@@ -213,8 +222,8 @@ def action_index(input_actions) -> int:
         ) from None
 
 
-def open_window() -> bool:
-    """Open the 288 x 512 game window; False where no display exists."""
+def open_window(size: tuple[int, int] = (SCREENWIDTH, SCREENHEIGHT)) -> bool:
+    """Open the game window (288 x 512, or `size`); False where no display exists."""
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
@@ -227,7 +236,7 @@ def open_window() -> bool:
         # SDL falls back to drivers that draw nowhere; a person would see nothing
         if pygame.display.get_driver() in ("offscreen", "dummy"):
             raise pygame.error("no screen")
-        pygame.display.set_mode((SCREENWIDTH, SCREENHEIGHT))
+        pygame.display.set_mode(size)
     except pygame.error:
         pygame.display.quit()
         return False

@@ -304,6 +304,7 @@ def test_model_file_of_another_network(tmp_path):
     (["-m", "Eval", "--episodes", "-3"], "--episodes"),
     (["-m", "Eval", "--max-score", "0"], "--max-score"),
     (["-m", "Run", "--episodes", "0"], "--episodes"),
+    (["-m", "Run", "--saliency-at", "-1"], "--saliency-at"),
 ])
 def test_zero_or_negative_counts(tmp_path, flags, word):
     process = qlearn_cli(*flags, "--model", tmp_path / "model.h5")
