@@ -140,7 +140,7 @@ def preprocess_bytes(image: np.ndarray) -> np.ndarray:
     """The original's preprocessing up to 0..255: uint8 (288, 512, 3) -> uint8 (80, 80).
 
     rgb2gray, resize((80, 80)) and rescale_intensity(out_range=(0, 255)), as numpy products:
-    15 times faster than scikit-image and equal to it but for rounding to whole numbers.
+    twelve times faster than scikit-image, and within 0.6/255 of it.
     """
     rows = image.transpose(1, 0, 2)  # [y, x]: the game's pixels in memory order, fast to read
     gray = rows[..., 0] * GRAY[0] + rows[..., 1] * GRAY[1] + rows[..., 2] * GRAY[2]
