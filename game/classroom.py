@@ -8,6 +8,7 @@ inputs, Q-values and action to Classroom.show; Play is the game under a person's
 """
 
 import os
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +37,9 @@ def open_window(width: int) -> pygame.Surface:
     return pygame.display.get_surface()
 
 
+@cache
 def font(size: int = 18) -> pygame.font.Font:
-    """pygame's own font: no system fonts needed."""
+    """pygame's own font, loaded once per size: no system fonts needed."""
     pygame.font.init()
     return pygame.font.Font(None, size)
 
@@ -191,6 +193,7 @@ class Play:
         self.draw()
 
     def draw(self) -> None:
+        """The game, its score, the best score and the keys; after a crash, how to go on."""
         self.surface.blit(self.game_state.screen, (0, 0))
         game.draw_score(self.surface, self.game_state.score)
         draw_text(self.surface, [f"best {self.best}"], 10, 10)
