@@ -50,6 +50,14 @@ def quiet_stderr():
         os.close(devnull)
 
 
+@contextmanager
+def written_whole(path: Path):
+    """A temporary file beside `path`, renamed to it once written: a crash leaves no half file."""
+    temporary = path.with_name(path.name + ".tmp")
+    yield temporary
+    os.replace(temporary, path)
+
+
 with quiet_stderr():
     import keras  # noqa: E402
     import tensorflow as tf  # noqa: E402
@@ -181,9 +189,8 @@ def buildmodel() -> keras.Model:
 
 
 def save_weights(model: keras.Model, path: Path) -> None:
-    """Write the weights only, in Keras's H5 layout, to a temporary file renamed into place."""
-    temporary = path.with_name(path.name + ".tmp")
-    with h5py.File(temporary, "w") as f:
+    """Write the weights only, in Keras's H5 layout."""
+    with written_whole(path) as temporary, h5py.File(temporary, "w") as f:
         f.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
         for layer in model.layers:
             names = [weight.path.encode() for weight in layer.weights]
@@ -191,7 +198,6 @@ def save_weights(model: keras.Model, path: Path) -> None:
             group.attrs["weight_names"] = names
             for name, weight in zip(names, layer.weights):
                 group[name] = weight.numpy()
-    os.replace(temporary, path)
 
 
 def load_model(path: Path) -> keras.Model:
@@ -235,11 +241,16 @@ def saliency_function(model: keras.Model):
     return lambda frames: saliency(stack_frames(frames)).numpy()
 
 
+def q_of(q_values, frames: tuple) -> np.ndarray:
+    """The Q-values of one stack of four frames: (ACTIONS,)."""
+    return q_values(stack_frames(frames)[None]).numpy()[0]  # numpy first: no TF slicing
+
+
 def choose_action(q_values, frames: tuple, epsilon: float) -> int:
     """Epsilon-greedy: a random action with probability epsilon, else the best Q-value's."""
     if random.random() < epsilon:
         return random.randrange(ACTIONS)
-    return int(q_values(stack_frames(frames)[None]).numpy()[0].argmax())  # numpy: no TF slicing
+    return int(q_of(q_values, frames).argmax())
 
 
 def remember(replay_memory: deque, frames: tuple, a_t: int, r_t: float, x_t1: np.ndarray,
@@ -335,7 +346,7 @@ def play_game(q_values, game_state, max_score: int, images: list | None = None,
     while game_state.score < max_score and not (classroom and classroom.closed):
         score = game_state.score  # a crash starts the next game at once: keep this one's
         if classroom:
-            q_t = q_values(stack_frames(frames)[None]).numpy()[0]
+            q_t = q_of(q_values, frames)
             a_t = int(q_t.argmax())
             classroom.show(game_state, frames, q_t, a_t)
         else:
@@ -442,9 +453,8 @@ def train(model_path: Path, steps: int | None, seed: int, resume: bool, observe:
         if not model_path.exists():  # no evaluation yet: the latest is the best there is
             save_weights(model, model_path)
         progress["minutes"] = round(minutes(), 2)
-        temporary = progress_path.with_name(progress_path.name + ".tmp")
-        temporary.write_text(json.dumps(progress, indent=1))
-        os.replace(temporary, progress_path)
+        with written_whole(progress_path) as temporary:
+            temporary.write_text(json.dumps(progress, indent=1))
 
     def evaluate_and_keep_best():
         episodes, max_score = eval_games
@@ -582,10 +592,9 @@ def save_gif(images: list, path: Path) -> None:
 
     pictures = [Image.fromarray(np.ascontiguousarray(image[::2, ::2].transpose(1, 0, 2)))
                 for image in images[::2]]
-    temporary = path.with_name(path.name + ".tmp")
-    pictures[0].save(temporary, format="GIF", save_all=True, append_images=pictures[1:],
-                     duration=1000 * 2 // game.FPS, loop=0)
-    os.replace(temporary, path)
+    with written_whole(path) as temporary:
+        pictures[0].save(temporary, format="GIF", save_all=True, append_images=pictures[1:],
+                         duration=1000 * 2 // game.FPS, loop=0)
     print(f"Run: wrote {path} ({len(pictures)} frames)")
 
 
@@ -599,9 +608,10 @@ def save_saliency(model: keras.Model, seed: int, frame: int, out: Path) -> None:
         frames = new_game_frames(image) if terminal else (preprocess_bytes(image),) + frames[:3]
     picture = Classroom(saliency_function(model), headless=True)
     picture.saliency = True
-    q_t = q_values(stack_frames(frames)[None]).numpy()[0]
+    q_t = q_of(q_values, frames)
     picture.draw(game_state, frames, q_t, int(q_t.argmax()))
-    picture.save(out)
+    with written_whole(out) as temporary:
+        picture.save(temporary)
     print(f"Run: wrote {out}: frame {frame} of the game with seed {seed}, saliency in red")
 
 

@@ -7,7 +7,6 @@ Pure drawing on pygame surfaces: no TensorFlow here. Run's loop in qlearn.py han
 inputs, Q-values and action to Classroom.show; Play is the game under a person's keys.
 """
 
-import os
 from functools import cache
 from pathlib import Path
 
@@ -64,6 +63,12 @@ def saliency_overlay(saliency: np.ndarray) -> pygame.Surface:
     return pygame.transform.smoothscale(layer, (game.SCREENWIDTH, game.SCREENHEIGHT))
 
 
+def quits(event: pygame.event.Event) -> bool:
+    """Closing the window, Q or Escape."""
+    return event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and
+                                         event.key in (pygame.K_q, pygame.K_ESCAPE))
+
+
 def bar_end(q_value: float) -> int:
     """The x in the panel where a Q-value's bar ends; bars start at the Q-value 0."""
     low, high = Q_RANGE
@@ -90,8 +95,7 @@ class Classroom:
     def handle(self, events) -> None:
         """The keys: P pause, N one frame while paused, T panels, S saliency, Q or closing quit."""
         for event in events:
-            if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and
-                                             event.key in (pygame.K_q, pygame.K_ESCAPE)):
+            if quits(event):
                 self.closed = True
             elif event.type == pygame.KEYDOWN:
                 self.paused ^= event.key == pygame.K_p
@@ -128,10 +132,9 @@ class Classroom:
         draw_text(panel, RUN_KEYS + ("", state), 10, KEYS_Y, DIM)
 
     def save(self, path: Path) -> None:
-        """What is drawn, as a PNG: written to a temporary file, then renamed."""
-        temporary = path.with_name(path.name + ".tmp.png")
-        pygame.image.save(self.surface, str(temporary))
-        os.replace(temporary, path)
+        """What is drawn, as a PNG, whatever the file's name."""
+        with open(path, "wb") as file:
+            pygame.image.save(self.surface, file, "png")
 
     @staticmethod
     def draw_inputs(panel: pygame.Surface, frames: tuple) -> None:
@@ -175,9 +178,7 @@ class Play:
         """One frame: read the keys, play (unless the game is over), draw."""
         flap = start = False
         for event in events:
-            if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and
-                                             event.key in (pygame.K_q, pygame.K_ESCAPE)):
-                self.closed = True
+            self.closed |= quits(event)
             flap |= (event.type == pygame.MOUSEBUTTONDOWN or
                      event.type == pygame.KEYDOWN and event.key in FLAP_KEYS)
             start |= event.type in (pygame.KEYDOWN, pygame.MOUSEBUTTONDOWN)
