@@ -75,12 +75,12 @@ BATCH = 32  # transitions per learning update
 FRAME_PER_ACTION = 1  # frames per action choice
 LEARNING_RATE = 1e-4  # Adam's step size at the start
 FINAL_LEARNING_RATE = 2.5e-5  # reached at the end of the run: small steps keep a good policy
-TRAIN_EVERY = 4  # frames per learning update (original: 1); each frame is still replayed 8 times
-TARGET_SYNC = 250  # updates (1,000 frames) between copies of the network into the target
+TRAIN_EVERY = 5  # frames per learning update (original: 1); each frame is still replayed 6 times
+TARGET_SYNC = 250  # updates (1,250 frames) between copies of the network into the target
 # network. Q learns one more frame of the future per copy, and a crash must be foreseen some
 # 30 frames ahead: DeepMind's 10,000-frame interval would need 300,000 frames for that.
 TRAIN_SCORE_CAP = 50  # pipes; a training game ends there so that game starts stay in memory
-TOTAL_FRAMES = 180_000  # frames of a default Train run: under 30 minutes on 2 cores
+TOTAL_FRAMES = 200_000  # frames of a default Train run (39,000 updates): under 30 minutes
 SAVE_EVERY = 10_000  # frames between checkpoints
 EVAL_EVERY = 25_000  # frames between greedy evaluations, once learning has started
 EVAL_EPISODES = 5  # games per evaluation during training
@@ -172,6 +172,24 @@ def stack_frames(frames: tuple) -> np.ndarray:
 # ---------------------------------------------------------------- the network
 
 
+class Adam(keras.optimizers.Adam):
+    """Keras's Adam, each weight's step done by TensorFlow's one Adam kernel.
+
+    The same arithmetic (m, v, then the weight: each within a rounding of Keras's), in one pass
+    over memory instead of Keras's nine separate array operations: the dense layer's 3.3 million
+    weights made those nine passes a third of each learning update (7 of 21 ms).
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        step = tf.cast(self.iterations + 1, variable.dtype)
+        index = self._get_variable_index(variable)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle, m=self._momentums[index].handle,
+            v=self._velocities[index].handle, beta1_power=self.beta_1 ** step,
+            beta2_power=self.beta_2 ** step, lr=tf.cast(learning_rate, variable.dtype),
+            beta1=self.beta_1, beta2=self.beta_2, epsilon=self.epsilon, grad=gradient)
+
+
 def buildmodel() -> keras.Model:
     """The original's CNN: three convolutions and two dense layers, Q-value per action."""
     model = keras.Sequential([
@@ -184,7 +202,7 @@ def buildmodel() -> keras.Model:
         keras.layers.Dense(ACTIONS),
     ])
     # Huber loss: squared for small errors, linear for large ones, so no outlier jolts it
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=keras.losses.Huber())
+    model.compile(optimizer=Adam(LEARNING_RATE), loss=keras.losses.Huber())
     return model
 
 
@@ -219,7 +237,7 @@ def q_function(model: keras.Model):
                                                 tf.uint8)])
     def q_values(stacks):
         return model(tf.cast(stacks, tf.float32) / 255, training=False)
-    return q_values
+    return q_values.get_concrete_function()  # called directly: 0.15 ms a frame less checking
 
 
 def saliency_function(model: keras.Model):

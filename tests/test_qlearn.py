@@ -112,6 +112,23 @@ def test_learning_step_moves_q_towards_the_target():
     assert losses[-1] < losses[0] / 4  # a crash's target is -1 whatever comes next
 
 
+def test_adam_takes_keras_adams_steps():
+    import keras
+    weights = qlearn.buildmodel().get_weights()
+    rng = np.random.default_rng(2)
+    gradients = [[rng.normal(size=w.shape).astype(np.float32) for w in weights]
+                 for _ in range(3)]
+    models = []
+    for optimizer in (qlearn.Adam(1e-3), keras.optimizers.Adam(1e-3)):
+        model = qlearn.buildmodel()
+        model.set_weights(weights)
+        for step in gradients:  # three steps: Adam's bias correction changes at each
+            optimizer.apply_gradients(zip(step, model.trainable_variables))
+        models.append(model.get_weights())
+    for ours, theirs, before in zip(*models, weights):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-7)
+        assert np.abs(ours - before).max() > 2e-3  # each step moved the weights by about 1e-3
+
 def test_replay_memory_is_bounded_and_shares_frames():
     replay_memory = deque(maxlen=100)
     images = game_frames(150)
