@@ -1,6 +1,6 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: about 30 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: 20 to 25 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
     python qlearn.py -m Eval      # score model.h5 on seeded games, headless
     python qlearn.py -m Play      # your turn: space, up or a click flaps

@@ -211,7 +211,7 @@ def test_a_short_train_writes_a_model_buildmodel_can_load(trained):
     model = qlearn.buildmodel()
     model.load_weights(folder / "model.h5")
     progress = json.loads((folder / "model.train.json").read_text())
-    assert progress["frame"] == 400 and progress["updates"] == (400 - 100) // 4 + 1
+    assert progress["frame"] == 400 and progress["updates"] == (400 - 100) // qlearn.TRAIN_EVERY + 1
     (run,) = (folder / "runs").iterdir()
     games = (run / "games.csv").read_text().splitlines()
     assert games[0] == "frame,minutes,score" and len(games) > 2
