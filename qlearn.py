@@ -75,7 +75,8 @@ BATCH = 32  # transitions per learning update
 FRAME_PER_ACTION = 1  # frames per action choice
 LEARNING_RATE = 1e-4  # Adam's step size at the start
 FINAL_LEARNING_RATE = 2.5e-5  # reached at the end of the run: small steps keep a good policy
-TRAIN_EVERY = 5  # frames per learning update (original: 1); each frame is still replayed 6 times
+TRAIN_EVERY = 5  # frames per learning update (original: 1): the update is most of a frame's
+# time; each frame is still replayed about 6 times (BATCH / TRAIN_EVERY)
 TARGET_SYNC = 250  # updates (1,250 frames) between copies of the network into the target
 # network. Q learns one more frame of the future per copy, and a crash must be foreseen some
 # 30 frames ahead: DeepMind's 10,000-frame interval would need 300,000 frames for that.

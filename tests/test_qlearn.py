@@ -129,6 +129,7 @@ def test_adam_takes_keras_adams_steps():
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-7)
         assert np.abs(ours - before).max() > 2e-3  # each step moved the weights by about 1e-3
 
+
 def test_replay_memory_is_bounded_and_shares_frames():
     replay_memory = deque(maxlen=100)
     images = game_frames(150)
