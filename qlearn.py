@@ -238,7 +238,7 @@ def q_function(model: keras.Model):
                                                 tf.uint8)])
     def q_values(stacks):
         return model(tf.cast(stacks, tf.float32) / 255, training=False)
-    return q_values.get_concrete_function()  # called directly: 0.15 ms a frame less checking
+    return q_values.get_concrete_function()  # the traced graph: no argument checks per call
 
 
 def saliency_function(model: keras.Model):
