@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import subprocess
 import sys
 import tracemalloc
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import qlearn
 from game import wrapped_flappy_bird as game
@@ -175,6 +177,33 @@ def test_epsilon_and_learning_rate_schedules():
     assert qlearn.learning_rate_at(end, 100, end + 1000) == qlearn.LEARNING_RATE
     assert qlearn.learning_rate_at(end + 1000, 100, end + 1000) == pytest.approx(
         qlearn.FINAL_LEARNING_RATE)
+
+
+def play_alone(q_values, game_state, max_score: int) -> int:
+    """One greedy game on its own: frames preprocessed and stacked newest first, by hand."""
+    frames = [qlearn.preprocess_bytes(game_state.draw())] * 4
+    while game_state.score < max_score:
+        score = game_state.score
+        q = q_values(np.stack(frames, axis=-1)[None]).numpy()[0]
+        image, _, terminal = game_state.frame_step([0, 1] if q[1] > q[0] else [1, 0])
+        if terminal:
+            return score
+        frames = [qlearn.preprocess_bytes(image)] + frames[:3]
+    return game_state.score
+
+
+def test_evaluate_plays_each_game_as_if_alone():
+    shipped = qlearn.q_function(qlearn.load_model(qlearn.MODEL_PATH))
+
+    def q_values(stacks):  # the shipped bird made to flap too often: its games end apart
+        return shipped(stacks) + tf.constant([0.0, 0.8])
+
+    scores = qlearn.evaluate(q_values, 8, 7, 30)
+    seeds = random.Random(7)  # evaluate's games and their seeds, one at a time
+    alone = [play_alone(q_values, game.GameState(seed=seeds.getrandbits(32)), 30)
+             for _ in range(8)]
+    assert scores == alone
+    assert len(set(scores)) >= 3 and 30 in scores  # ends at different frames, and at the cap
 
 
 def test_importing_qlearn_does_nothing():
