@@ -387,7 +387,7 @@ def evaluate(q_values, episodes: int, seed: int, max_score: int, report=None) ->
     """
     seeds = random.Random(seed)  # each game its own seed: its pipes depend on nothing else
     game_states = [game.GameState(seed=seeds.getrandbits(32)) for _ in range(episodes)]
-    playing = {i: new_game_frames(g.draw()) for i, g in enumerate(game_states)}  # i: frames
+    playing = {i: new_game_frames(g.draw()) for i, g in enumerate(game_states)}  # game: frames
     scores = [0] * episodes
     while playing:
         q_t = q_values(np.stack([stack_frames(frames) for frames in playing.values()])).numpy()
