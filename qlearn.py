@@ -387,10 +387,12 @@ def evaluate(q_values, episodes: int, seed: int, max_score: int, report=None) ->
     """
     seeds = random.Random(seed)  # each game its own seed: its pipes depend on nothing else
     game_states = [game.GameState(seed=seeds.getrandbits(32)) for _ in range(episodes)]
-    playing = {i: new_game_frames(g.draw()) for i, g in enumerate(game_states)}  # game: frames
+    # the games not yet over: game index -> its last four frames
+    playing = {i: new_game_frames(state.draw()) for i, state in enumerate(game_states)}
     scores = [0] * episodes
     while playing:
         q_t = q_values(np.stack([stack_frames(frames) for frames in playing.values()])).numpy()
+        # q_t: (games playing, ACTIONS); a copy of the items, as ended games leave `playing`
         for (i, frames), a_t in zip(list(playing.items()), q_t.argmax(axis=1)):
             game_state = game_states[i]
             score = game_state.score  # a crash starts the next game at once: keep this one's

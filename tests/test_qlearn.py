@@ -9,6 +9,7 @@ import tracemalloc
 from collections import deque
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -115,7 +116,6 @@ def test_learning_step_moves_q_towards_the_target():
 
 
 def test_adam_takes_keras_adams_steps():
-    import keras
     weights = qlearn.buildmodel().get_weights()
     rng = np.random.default_rng(2)
     gradients = [[rng.normal(size=w.shape).astype(np.float32) for w in weights]
