@@ -739,7 +739,7 @@ def configure_tensorflow() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(description="Deep Q-learning for FlappyBird.")
     parser.add_argument("-m", "--mode", type=mode_name, required=True,
-                        help="Train, Run, Eval or Plot (any case)")
+                        help=f"{', '.join(MODES)} (any case)")
     parser.add_argument("--model", type=Path, default=MODEL_PATH,
                         help="weights file (default: model.h5 beside qlearn.py)")
     parser.add_argument("--steps", type=int, help=f"Train: frames in all (default {TOTAL_FRAMES})")
