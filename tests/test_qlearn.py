@@ -324,6 +324,13 @@ def test_unknown_mode_is_a_usage_error_naming_the_modes(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_help_names_every_mode(capsys):
+    with pytest.raises(SystemExit) as exit:
+        qlearn.main(["-h"])
+    assert exit.value.code == 0
+    assert "Train, Run, Eval, Play, Plot (any case)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_missing_model_file(tmp_path):
     process = qlearn_cli("-m", "Eval", "--model", tmp_path / "none.h5")
     assert_one_line_error(process, 1, "not found", "none.h5")
