@@ -42,13 +42,14 @@ def original_preprocess(image):
 
 def training_fps(game_state, q_values, train_on_minibatch, replay_memory, count: int) -> float:
     """Frames per second of Train's loop: act, step, preprocess, store, learn every few."""
-    frames = qlearn.new_game_frames(game_state.draw())
+    frames, recent = qlearn.new_game_frames(game_state.draw()), []
     start = time.perf_counter()
     for t in range(count):
         a_t = qlearn.choose_action(q_values, frames, 0.01)
         image, r_t, terminal = game_state.frame_step(qlearn.one_hot(a_t))
         x_t1 = qlearn.preprocess_bytes(image)
-        frames = qlearn.remember(replay_memory, frames, a_t, r_t, x_t1, terminal)
+        frames = qlearn.remember(replay_memory, recent, frames, a_t, r_t, x_t1, terminal,
+                                 terminal)
         if t % qlearn.TRAIN_EVERY == 0:
             train_on_minibatch(*qlearn.sample_minibatch(replay_memory))
     return count / (time.perf_counter() - start)
@@ -63,8 +64,8 @@ def original_fps(game_state, model, replay_memory, count: int) -> float:
         image, _, _ = game_state.frame_step(qlearn.one_hot(action))
         x_t1 = original_preprocess(image).reshape(1, 80, 80, 1)
         frames = np.append(x_t1, frames[:, :, :, :3], axis=3)
-        batch = qlearn.sample_minibatch(replay_memory)[0] / 255.0  # (BATCH, 5, 80, 80)
-        s_t, s_t1 = batch[:, 1:].transpose(0, 2, 3, 1), batch[:, :4].transpose(0, 2, 3, 1)
+        s_t1, s_t = (stacks.transpose(0, 2, 3, 1) / 255.0  # (BATCH, 80, 80, 4)
+                     for stacks in qlearn.sample_minibatch(replay_memory)[:2])
         targets = model.predict(s_t, verbose=0)
         q_t1 = model.predict(s_t1, verbose=0)
         targets[:, 0] = 0.1 + qlearn.GAMMA * q_t1.max(axis=1)
@@ -81,9 +82,10 @@ def main() -> None:
     q_values = qlearn.q_function(model)
     train_on_minibatch = qlearn.learning_step(model, target_model)
     frames = qlearn.new_game_frames(images[0])
-    replay_memory = deque(maxlen=qlearn.REPLAY_MEMORY)
+    replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), []
     for image in images:
-        replay_memory.append(((qlearn.preprocess_bytes(image),) + frames, 0, 0.1, False))
+        qlearn.remember(replay_memory, recent, frames, 0, 0.1, qlearn.preprocess_bytes(image),
+                        False, False)
 
     ms = {}
     ms["game step"] = per_call_ms(lambda: game_state.frame_step(qlearn.one_hot(0)), 3000)
@@ -92,7 +94,7 @@ def main() -> None:
     ms["action choice"] = per_call_ms(lambda: qlearn.choose_action(q_values, frames, 0), 2000)
     x = frames[0]
     ms["storing"] = per_call_ms(
-        lambda: replay_memory.append(((x,) + frames, 0, 0.1, False)), 3000)
+        lambda: qlearn.remember(replay_memory, recent, frames, 0, 0.1, x, False, False), 3000)
     update = per_call_ms(lambda: train_on_minibatch(*qlearn.sample_minibatch(replay_memory)),
                          200)
     per_frame = sum(ms.values())

@@ -80,13 +80,46 @@ def test_buildmodel_is_the_originals_network():
 
 
 def test_bellman_targets_on_a_hand_made_minibatch():
-    r_t = np.array([0.1, 1.0, -1.0, 0.1], np.float32)
-    terminal = np.array([0, 0, 1, 0], np.float32)
-    q_t1_online = np.array([[1, 2], [3, 0], [5, 9], [0, 1]], np.float32)  # picks a_t1
-    q_t1_target = np.array([[10, 20], [30, 40], [50, 90], [7, 8]], np.float32)  # values it
-    y = np.asarray(qlearn.bellman_targets(r_t, terminal, q_t1_online, q_t1_target))
-    expected = [0.1 + 0.99 * 20, 1.0 + 0.99 * 30, -1.0, 0.1 + 0.99 * 8]
-    np.testing.assert_allclose(y, expected, rtol=1e-6)
+    # three steps alive; a pipe then two steps; a crash; one step of a game stopped at the cap
+    return_t = np.array([0.1 + 0.099 + 0.0981, 1 + 0.099 + 0.0981, -1.0, 0.1], np.float32)
+    discount = np.array([0.99 ** 3, 0.99 ** 3, 0.0, 0.99], np.float32)
+    q_tn_online = np.array([[1, 2], [3, 0], [5, 9], [0, 1]], np.float32)  # picks the action
+    q_tn_target = np.array([[10, 20], [30, 40], [50, 90], [7, 8]], np.float32)  # values it
+    y = np.asarray(qlearn.bellman_targets(return_t, discount, q_tn_online, q_tn_target))
+    expected = [0.2971 + 0.99 ** 3 * 20, 1.1971 + 0.99 ** 3 * 30, -1.0, 0.1 + 0.99 * 8]
+    np.testing.assert_allclose(y, expected, rtol=1e-5)
+
+
+def test_remember_stores_n_step_returns_and_flushes_at_a_crash():
+    assert qlearn.N_STEP == 3
+    replay_memory, recent = deque(), []
+    x = [np.full((80, 80), i, np.uint8) for i in range(7)]
+    frames = (x[0],) * 4
+    for i, (r_t, terminal) in enumerate([(0.1, False), (0.1, False), (1, False), (0.1, False),
+                                         (-1, True)], start=1):
+        frames = qlearn.remember(replay_memory, recent, frames, i % 2, r_t, x[i], terminal,
+                                 terminal)
+    assert recent == [] and len(replay_memory) == 5
+    returns = [transition[3] for transition in replay_memory]
+    discounts = [transition[4] for transition in replay_memory]
+    np.testing.assert_allclose(returns, [0.1 + 0.099 + 0.99 ** 2, 0.1 + 0.99 + 0.99 ** 2 * 0.1,
+                                         1 + 0.099 - 0.99 ** 2, 0.1 - 0.99, -1.0])
+    np.testing.assert_allclose(discounts, [0.99 ** 3, 0.99 ** 3, 0, 0, 0])
+    s_tn, s_t, a_t = replay_memory[0][:3]
+    assert s_t[0] is x[0] and s_tn[0] is x[3] and s_tn[1] is x[2] and a_t == 1
+
+
+def test_remember_at_the_training_cap_stores_what_is_left_with_q_to_come():
+    replay_memory, recent = deque(), []
+    x = [np.full((80, 80), i, np.uint8) for i in range(3)]
+    frames = qlearn.remember(replay_memory, recent, (x[0],) * 4, 0, 0.1, x[1], False, False)
+    assert len(replay_memory) == 0 and len(recent) == 1  # waits for N_STEP frames
+    last = qlearn.remember(replay_memory, recent, frames, 1, 1.0, x[2], False, True)
+    assert recent == [] and len(replay_memory) == 2
+    (s_tn, s_t, a_t, return_t, discount), second = replay_memory
+    assert s_tn is last and s_t[0] is x[0] and a_t == 0
+    assert return_t == pytest.approx(0.1 + 0.99 * 1.0) and discount == pytest.approx(0.99 ** 2)
+    assert second[0] is last and second[3:] == (1.0, pytest.approx(0.99))
 
 
 def test_target_network_stays_fixed_until_synced():
@@ -95,10 +128,10 @@ def test_target_network_stays_fixed_until_synced():
     for w, t in zip(model.get_weights(), target_model.get_weights()):
         np.testing.assert_array_equal(w, t)
     train_on_minibatch = qlearn.learning_step(model, target_model)
-    frames = np.random.default_rng(0).integers(0, 256, (32, 5, 80, 80), dtype=np.uint8)
+    stacks = np.random.default_rng(0).integers(0, 256, (2, 32, 4, 80, 80), dtype=np.uint8)
     before = target_model.get_weights()
-    train_on_minibatch(frames, np.zeros(32, np.int32), np.ones(32, np.float32),
-                       np.zeros(32, np.float32))
+    train_on_minibatch(*stacks, np.zeros(32, np.int32), np.ones(32, np.float32),
+                       np.full(32, 0.97, np.float32))
     assert all(np.array_equal(a, b) for a, b in zip(before, target_model.get_weights()))
     assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
     qlearn.sync_target(model, target_model)
@@ -109,9 +142,10 @@ def test_target_network_stays_fixed_until_synced():
 def test_learning_step_moves_q_towards_the_target():
     model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
     train_on_minibatch = qlearn.learning_step(model, target_model)
-    frames = np.random.default_rng(1).integers(0, 256, (32, 5, 80, 80), dtype=np.uint8)
-    a_t, r_t, ends = np.ones(32, np.int32), np.full(32, -1.0, np.float32), np.ones(32, np.float32)
-    losses = [float(train_on_minibatch(frames, a_t, r_t, ends)[0]) for _ in range(30)]
+    stacks = np.random.default_rng(1).integers(0, 256, (2, 32, 4, 80, 80), dtype=np.uint8)
+    a_t, crash, discount = np.ones(32, np.int32), np.full(32, -1.0, np.float32), np.zeros(32)
+    losses = [float(train_on_minibatch(*stacks, a_t, crash, discount.astype(np.float32))[0])
+              for _ in range(30)]
     assert losses[-1] < losses[0] / 4  # a crash's target is -1 whatever comes next
 
 
@@ -133,39 +167,43 @@ def test_adam_takes_keras_adams_steps():
 
 
 def test_replay_memory_is_bounded_and_shares_frames():
-    replay_memory = deque(maxlen=100)
+    replay_memory, recent = deque(maxlen=100), []
     images = game_frames(150)
     frames = qlearn.new_game_frames(images[0])
     for image in images:
-        frames = qlearn.remember(replay_memory, frames, 0, 0.1, qlearn.preprocess_bytes(image),
-                                 False)
+        frames = qlearn.remember(replay_memory, recent, frames, 0, 0.1,
+                                 qlearn.preprocess_bytes(image), False, False)
     assert len(replay_memory) == 100
-    older, newer = replay_memory[-2][0], replay_memory[-1][0]
-    assert all(a is b for a, b in zip(older[:4], newer[1:]))  # s_t1 of one is s_t of the next
+    older, newer = replay_memory[-2][1], replay_memory[-1][1]  # their s_t
+    assert all(a is b for a, b in zip(older[:3], newer[1:]))  # three frames shared
+    s_tn, s_t = replay_memory[-1 - qlearn.N_STEP][:2]  # s_tn is the s_t of N_STEP later
+    assert all(a is b for a, b in zip(s_tn, replay_memory[-1][1]))
     assert newer[0].dtype == np.uint8 and newer[0].shape == (80, 80)
 
 
 def test_a_full_replay_memory_fits_in_400_mb():
     frame = np.zeros((80, 80), np.uint8)
     tracemalloc.start()
-    replay_memory = deque(maxlen=qlearn.REPLAY_MEMORY)
+    replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), []
     frames = (frame,) * 4
     for _ in range(5_000):
-        frames = qlearn.remember(replay_memory, frames, 1, 0.1, frame.copy(), False)
+        frames = qlearn.remember(replay_memory, recent, frames, 1, 0.1, frame.copy(), False,
+                                 False)
     used, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert used * qlearn.REPLAY_MEMORY / 5_000 < 400e6
 
 
 def test_sample_minibatch_gives_the_learning_steps_arrays():
-    replay_memory = deque()
+    replay_memory, recent = deque(), []
     frames = (np.zeros((80, 80), np.uint8),) * 4
     for i in range(40):
-        frames = qlearn.remember(replay_memory, frames, i % 2, 0.1, np.full((80, 80), i, np.uint8),
-                                 i == 39)
-    batch_frames, a_t, r_t, terminal = qlearn.sample_minibatch(replay_memory)
-    assert batch_frames.shape == (32, 5, 80, 80) and batch_frames.dtype == np.uint8
-    assert set(a_t) <= {0, 1} and set(r_t) == {np.float32(0.1)} and set(terminal) <= {0, 1}
+        frames = qlearn.remember(replay_memory, recent, frames, i % 2, 0.1,
+                                 np.full((80, 80), i, np.uint8), i == 39, i == 39)
+    s_tn, s_t, a_t, return_t, discount = qlearn.sample_minibatch(replay_memory)
+    assert s_tn.shape == s_t.shape == (32, 4, 80, 80) and s_t.dtype == np.uint8
+    assert set(a_t) <= {0, 1} and return_t.dtype == discount.dtype == np.float32
+    assert set(discount) <= {np.float32(0.99 ** 3), 0}
 
 
 def test_epsilon_and_learning_rate_schedules():
