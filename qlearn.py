@@ -290,9 +290,8 @@ def remember(replay_memory: deque, recent: list, frames: tuple, a_t: int, r_t: f
     for step in recent:  # r_t joins each waiting step's return, discounted by its age
         step[2] += step[3] * r_t
         step[3] = 0.0 if terminal else step[3] * GAMMA
-    while recent and (len(recent) == N_STEP or game_over):
-        s_t, a, return_t, discount = recent.pop(0)
-        replay_memory.append((s_t1, s_t, a, return_t, discount))
+    while recent and (len(recent) == N_STEP or game_over):  # the oldest step is due
+        replay_memory.append((s_t1, *recent.pop(0)))  # s_t1 is its s_tn
     return s_t1
 
 
