@@ -1,6 +1,6 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: 20 to 25 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: about 20 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
     python qlearn.py -m Eval      # score model.h5 on seeded games, headless
     python qlearn.py -m Play      # your turn: space, up or a click flaps
@@ -423,6 +423,15 @@ def summarize(scores: list[int]) -> dict:
             "mean": round(statistics.fmean(scores), 2), "min": min(scores), "max": max(scores)}
 
 
+def beats(result: dict, best: list | None) -> bool:
+    """Whether an evaluation beats the best so far, [median, mean]: the mean decides.
+
+    Not the median: at the cap, 6 games of 10 at 200 make a median of 200 as 10 of 10 do, and
+    a model kept for such a median scored 76.5 on 10 other games (seed 25).
+    """
+    return best is None or result["mean"] > best[1]
+
+
 # ---------------------------------------------------------------- training
 
 
@@ -506,14 +515,14 @@ def train(model_path: Path, steps: int | None, seed: int, resume: bool, observe:
         result = summarize(scores)
         evals_csv.writerow([t, f"{minutes():.2f}", result["median"], result["mean"],
                             " ".join(map(str, scores))])
-        better = progress["best"] is None or [result["median"], result["mean"]] > progress["best"]
+        better = beats(result, progress["best"])
         if better:
             progress["best"] = [result["median"], result["mean"]]
             save_weights(model, model_path)
         with summary_writer.as_default(step=t):
             tf.summary.scalar("eval/median", result["median"])
         print(f"eval    frame {t:>8}  scores {' '.join(map(str, scores))}  median "
-              f"{result['median']}  best {progress['best'][0]}"
+              f"{result['median']}  mean {result['mean']}  best mean {progress['best'][1]}"
               + (f"  -> saved {model_path.name}" if better else ""), flush=True)
 
     start, minutes_before = time.perf_counter(), progress["minutes"]

@@ -296,6 +296,16 @@ def test_train_prints_a_line_per_game_not_per_frame(trained):
     assert any(line.startswith("eval") for line in lines)
 
 
+def test_the_mean_not_the_median_picks_the_model_to_keep():
+    # two evaluations of one run (seed 25, 125k and 200k frames); the first had the median
+    six_of_ten = qlearn.summarize([200, 200, 87, 200, 50, 200, 200, 24, 1, 200])
+    steadier = qlearn.summarize([168, 63, 200, 200, 200, 200, 153, 200, 45, 9])
+    assert six_of_ten["median"] == 200 > steadier["median"]
+    assert qlearn.beats(six_of_ten, None)
+    assert qlearn.beats(steadier, [six_of_ten["median"], six_of_ten["mean"]])
+    assert not qlearn.beats(six_of_ten, [steadier["median"], steadier["mean"]])
+
+
 def test_train_resume_goes_on_from_the_saved_frame_judged_anew(trained, tmp_path):
     folder, _ = trained
     for name in ("model.h5", "model.latest.h5", "model.train.json"):
