@@ -326,11 +326,12 @@ def learning_step(model: keras.Model, target_model: keras.Model):
     optimizer, loss_fn = model.optimizer, model.loss
     optimizer.build(model.trainable_variables)
 
+    def network_input(stacks):  # uint8 (BATCH, 4, 80, 80), newest first -> (BATCH, 80, 80, 4)
+        return tf.transpose(tf.cast(stacks, tf.float32) / 255, [0, 2, 3, 1])
+
     @tf.function
     def train_on_minibatch(s_tn, s_t, a_t, return_t, discount):
-        # uint8 stacks (BATCH, 4, 80, 80), newest first, as the network's (BATCH, 80, 80, 4)
-        s_tn, s_t = (tf.transpose(tf.cast(stacks, tf.float32) / 255, [0, 2, 3, 1])
-                     for stacks in (s_tn, s_t))
+        s_tn, s_t = network_input(s_tn), network_input(s_t)
         y = bellman_targets(return_t, discount, model(s_tn), target_model(s_tn))
         with tf.GradientTape() as tape:
             q_t = model(s_t, training=True)
@@ -550,11 +551,11 @@ def train(model_path: Path, steps: int | None, seed: int, resume: bool, observe:
 
             # store the transition(s) due; s_t1 becomes the current stack (the easy step to forget)
             capped = game_state.score >= TRAIN_SCORE_CAP
-            frames = remember(replay_memory, recent, frames, a_t, r_t, x_t1, terminal,
-                              terminal or capped)
+            game_over = terminal or capped
+            frames = remember(replay_memory, recent, frames, a_t, r_t, x_t1, terminal, game_over)
             t += 1
             interval_frames += 1
-            if terminal or capped:
+            if game_over:
                 score = game_state.score if capped else score
                 recent_scores.append(score)
                 games_csv.writerow([t, f"{minutes():.2f}", score])

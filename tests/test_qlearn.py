@@ -143,9 +143,9 @@ def test_learning_step_moves_q_towards_the_target():
     model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
     train_on_minibatch = qlearn.learning_step(model, target_model)
     stacks = np.random.default_rng(1).integers(0, 256, (2, 32, 4, 80, 80), dtype=np.uint8)
-    a_t, crash, discount = np.ones(32, np.int32), np.full(32, -1.0, np.float32), np.zeros(32)
-    losses = [float(train_on_minibatch(*stacks, a_t, crash, discount.astype(np.float32))[0])
-              for _ in range(30)]
+    a_t, crash = np.ones(32, np.int32), np.full(32, -1.0, np.float32)
+    discount = np.zeros(32, np.float32)
+    losses = [float(train_on_minibatch(*stacks, a_t, crash, discount)[0]) for _ in range(30)]
     assert losses[-1] < losses[0] / 4  # a crash's target is -1 whatever comes next
 
 
