@@ -1,6 +1,11 @@
-"""The FlappyBird game the agent learns on: `from game import wrapped_flappy_bird as game`.
+"""FlappyBird, the game the agent learns on, and its ways in:
 
-Importing the package does nothing: no pygame.init, no window, no assets loaded.
+    from game import wrapped_flappy_bird as game   # the game: frame_step(one_hot) per frame
+    from game.play import Play                     # a person plays it, in a window
+    import game.env                                # the same game as a Gymnasium environment
+
+Importing the package does nothing: no pygame.init, no window, no assets loaded, no gymnasium.
+No agent here: the network, its inputs and its window live in qlearn.py and harness/.
 """
 
 import os

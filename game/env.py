@@ -80,7 +80,7 @@ class FlappyBirdEnv(gymnasium.Env):
                              f"not {render_mode!r}")
         self.render_mode = render_mode
         self.max_score = max_score
-        self.action_space = spaces.Discrete(len(game.ACTIONS))
+        self.action_space = spaces.Discrete(len(game.INPUT_ACTIONS))
         self.observation_space = spaces.Box(
             0, 255, (game.SCREENHEIGHT, game.SCREENWIDTH, 3), np.uint8)
         self.game = _GameHeldAtCrash(display=render_mode == "human")
@@ -114,7 +114,7 @@ class FlappyBirdEnv(gymnasium.Env):
             raise ValueError(f"action must be 0 (nothing) or 1 (flap), not {action!r}")
         if self.crashed:  # the game is held at its crash: a flap would lift the bird off
             raise RuntimeError("the bird has crashed: call reset() to start the next game")
-        image, reward, terminated = self.game.frame_step(game.ACTIONS[action])
+        image, reward, terminated = self.game.frame_step(game.INPUT_ACTIONS[action])
         self.crashed = terminated
         self.frame = self.observe(image)
         score = self.game.score

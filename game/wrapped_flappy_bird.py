@@ -37,7 +37,7 @@ SCORE_Y = SCREENHEIGHT * 0.1  # where the window draws the score
 
 SCREEN_MASKS = (0xFF, 0xFF00, 0xFF0000, 0)  # 32-bit pixels whose bytes are R, G, B, unused
 SPRITES = Path(__file__).resolve().parent.parent / "assets" / "sprites"
-ACTIONS = ((1, 0), (0, 1))  # one-hot: do nothing, flap
+INPUT_ACTIONS = ((1, 0), (0, 1))  # frame_step's one-hot input_actions: do nothing, flap
 
 
 class NoDisplay(RuntimeError):
@@ -214,7 +214,7 @@ def draw_score(surface: pygame.Surface, score: int) -> None:
 def action_index(input_actions) -> int:
     """0 for [1, 0] (do nothing), 1 for [0, 1] (flap); anything else is a ValueError."""
     try:
-        return ACTIONS.index(tuple(input_actions))
+        return INPUT_ACTIONS.index(tuple(input_actions))
     except (TypeError, ValueError):
         raise ValueError(
             "input_actions must be a one-hot array of length 2: [1, 0] to do nothing "

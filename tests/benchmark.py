@@ -1,11 +1,13 @@
 """Speed of one training frame, ours against the original's work on the same libraries.
 
-Run: python tests/benchmark.py      (takes about two minutes; run nothing else meanwhile)
+Run: python tests/benchmark.py      (about ten minutes; run nothing else meanwhile)
+     python tests/benchmark.py --no-memory   (the timings only: about three minutes)
 
-Prints ms per frame for the game step, preprocessing, action choice and storing; ms per
-learning update; training frames per second; then the original's per-frame work (scikit-image
-preprocessing, model.predict for the action, model.predict twice on the minibatch,
-train_on_batch) and the ratio; last, the peak memory of a Train run past a full replay memory.
+Prints ms per frame for the game step (and the Gymnasium env's step beside it, env_step_ms),
+preprocessing, action choice and storing; ms per learning update; training frames per second;
+then the original's per-frame work (scikit-image preprocessing, model.predict for the action,
+model.predict twice on the minibatch, train_on_batch) and the ratio; last, the memory of a
+Train run from its start to past a full replay memory.
 """
 
 import random
@@ -17,9 +19,10 @@ from collections import deque
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import qlearn  # noqa: E402, I001  (first: it sets numpy's threads before numpy loads)
-import numpy as np  # noqa: E402
-from game import wrapped_flappy_bird as game  # noqa: E402
+import qlearn  # noqa: I001  (first: it sets numpy's threads before numpy loads)
+import numpy as np
+from game import wrapped_flappy_bird as game
+from harness import speed
 
 
 def per_call_ms(function, repeats: int) -> float:
@@ -31,6 +34,39 @@ def per_call_ms(function, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats * 1000
 
 
+def env_step_ms(steps: int = 10000, block: int = 100) -> tuple[float, float]:
+    """ms per frame of the Gymnasium env's step and of GameState.frame_step, same seed and actions.
+
+    Timed in turns of `block` frames, which goes first alternating, so that both meet the same
+    load on a shared machine; each is the median over its turns, which a passing spike of load
+    does not move. The env's time includes the reset() Gymnasium asks for after a crash.
+    """
+    from game.env import FlappyBirdEnv  # here: no other part of the benchmark needs gymnasium
+
+    rng = random.Random(0)
+    actions = [int(rng.random() < 0.08) for _ in range(steps)]
+    env, game_state = FlappyBirdEnv(), game.GameState(seed=0)
+    env.reset(seed=0)
+
+    def play_env(chunk):
+        for a_t in chunk:
+            if env.step(a_t)[2]:
+                env.reset()
+
+    def play_game(chunk):
+        for a_t in chunk:
+            game_state.frame_step(game.INPUT_ACTIONS[a_t])
+
+    seconds = {play_env: [], play_game: []}
+    for turn, start in enumerate(range(0, steps, block)):
+        for play in (play_env, play_game) if turn % 2 else (play_game, play_env):
+            begin = time.perf_counter()
+            play(actions[start:start + block])
+            seconds[play].append(time.perf_counter() - begin)
+    return (float(np.median(seconds[play_env])) / block * 1000,
+            float(np.median(seconds[play_game])) / block * 1000)
+
+
 def original_preprocess(image):
     """The original's scikit-image calls, as in its qlearn.py."""
     from skimage import color, exposure, transform
@@ -40,16 +76,16 @@ def original_preprocess(image):
     return x / 255.0
 
 
-def training_fps(game_state, q_values, train_on_minibatch, replay_memory, count: int) -> float:
+def training_fps(game_state, q_of, train_on_minibatch, replay_memory, count: int) -> float:
     """Frames per second of Train's loop: act, step, preprocess, store, learn every few."""
-    frames, recent = qlearn.new_game_frames(game_state.draw()), []
+    s_t, recent = qlearn.next_state(game_state.draw()), deque()
     start = time.perf_counter()
     for t in range(count):
-        a_t = qlearn.choose_action(q_values, frames, 0.01)
+        a_t = qlearn.choose_action(q_of, s_t, 0.01)
         image, r_t, terminal = game_state.frame_step(qlearn.one_hot(a_t))
-        x_t1 = qlearn.preprocess_bytes(image)
-        frames = qlearn.remember(replay_memory, recent, frames, a_t, r_t, x_t1, terminal,
-                                 terminal)
+        s_t1 = qlearn.next_state(image, s_t)
+        qlearn.remember(replay_memory, recent, (s_t, a_t, r_t, s_t1, terminal), terminal)
+        s_t = s_t1
         if t % qlearn.TRAIN_EVERY == 0:
             train_on_minibatch(*qlearn.sample_minibatch(replay_memory))
     return count / (time.perf_counter() - start)
@@ -64,8 +100,8 @@ def original_fps(game_state, model, replay_memory, count: int) -> float:
         image, _, _ = game_state.frame_step(qlearn.one_hot(action))
         x_t1 = original_preprocess(image).reshape(1, 80, 80, 1)
         frames = np.append(x_t1, frames[:, :, :, :3], axis=3)
-        s_t1, s_t = (stacks.transpose(0, 2, 3, 1) / 255.0  # (BATCH, 80, 80, 4)
-                     for stacks in qlearn.sample_minibatch(replay_memory)[:2])
+        minibatch = qlearn.sample_minibatch(replay_memory)
+        s_t, s_t1 = minibatch[0] / 255.0, minibatch[3] / 255.0  # (BATCH, 80, 80, 4)
         targets = model.predict(s_t, verbose=0)
         q_t1 = model.predict(s_t1, verbose=0)
         targets[:, 0] = 0.1 + qlearn.GAMMA * q_t1.max(axis=1)
@@ -74,39 +110,44 @@ def original_fps(game_state, model, replay_memory, count: int) -> float:
 
 
 def main() -> None:
-    qlearn.configure_tensorflow()
+    speed.configure_tensorflow()
     game_state = game.GameState(seed=0)
     images = [game_state.frame_step(qlearn.one_hot(int(random.random() < 0.08)))[0]
               for _ in range(2000)]
     model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
-    q_values = qlearn.q_function(model)
+    q_of = qlearn.q_function(model)
     train_on_minibatch = qlearn.learning_step(model, target_model)
-    frames = qlearn.new_game_frames(images[0])
-    replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), []
+    s_t = qlearn.next_state(images[0])
+    replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), deque()
     for image in images:
-        qlearn.remember(replay_memory, recent, frames, 0, 0.1, qlearn.preprocess_bytes(image),
-                        False, False)
+        s_t1 = qlearn.next_state(image, s_t)
+        qlearn.remember(replay_memory, recent, (s_t, 0, 0.1, s_t1, False), False)
+        s_t = s_t1
 
     ms = {}
     ms["game step"] = per_call_ms(lambda: game_state.frame_step(qlearn.one_hot(0)), 3000)
     it = iter(images * 3)
-    ms["preprocessing"] = per_call_ms(lambda: qlearn.preprocess_bytes(next(it)), 3000)
-    ms["action choice"] = per_call_ms(lambda: qlearn.choose_action(q_values, frames, 0), 2000)
-    x = frames[0]
+    ms["preprocessing"] = per_call_ms(lambda: qlearn.preprocess(next(it)), 3000)
+    ms["action choice"] = per_call_ms(lambda: qlearn.choose_action(q_of, s_t, 0), 2000)
+    transition = (s_t, 0, 0.1, s_t, False)
     ms["storing"] = per_call_ms(
-        lambda: qlearn.remember(replay_memory, recent, frames, 0, 0.1, x, False, False), 3000)
+        lambda: qlearn.remember(replay_memory, recent, transition, False), 3000)
     update = per_call_ms(lambda: train_on_minibatch(*qlearn.sample_minibatch(replay_memory)),
                          200)
     per_frame = sum(ms.values())
-    ours = training_fps(game_state, q_values, train_on_minibatch, replay_memory, 2000)
+    ours = training_fps(game_state, q_of, train_on_minibatch, replay_memory, 2000)
     for name, value in ms.items():
         print(f"{name:<28}{value:8.3f} ms per frame")
+        if name == "game step":  # the Gymnasium env over the same game, at most 10% dearer
+            env_ms, step_ms = env_step_ms()
+            print(f"{'env step (Gymnasium)':<28}{env_ms:8.3f} ms per frame "
+                  f"({env_ms / step_ms - 1:+.1%} on frame_step's {step_ms:.3f}, timed in turns)")
     print(f"{'all per-frame work':<28}{per_frame:8.3f} ms per frame (outside learning updates)")
     print(f"{'learning update':<28}{update:8.3f} ms (one every {qlearn.TRAIN_EVERY} frames)")
     print(f"{'training (the whole loop)':<28}{ours:8.1f} frames per second")
 
     # the original's work per frame: it learned on every frame, with predict() three times
-    stack = np.stack([qlearn.preprocess(images[0])] * 4, axis=-1)[None]
+    stack = qlearn.network_input([qlearn.next_state(images[0])]) / 255.0
     batch = np.repeat(stack, qlearn.BATCH, axis=0)
     targets = np.zeros((qlearn.BATCH, qlearn.ACTIONS), np.float32)
     original = {
@@ -123,27 +164,33 @@ def main() -> None:
     print(f"original training (its loop) {theirs:8.1f} frames per second")
     print(f"ratio                        {ours / theirs:8.1f} x")
 
-    print(f"\npeak memory of a Train run past a full replay memory: {train_peak_mb():.0f} MB")
+    if "--no-memory" in sys.argv:
+        return
+    peak, private, library = train_peak_mb()
+    print(f"\nTrain, 60,000 frames: peak memory {peak:.0f} MB; at the end {private:.0f} MB "
+          f"private, {library:.0f} MB of library code")
 
 
-def train_peak_mb() -> float:
-    """Peak RSS of `qlearn.py -m Train` that fills the replay memory, then learns 4,000 frames.
+def train_peak_mb() -> tuple[float, float, float]:
+    """Memory of `qlearn.py -m Train` as a user's run goes: 60,000 frames with the default
+    observation, so the replay memory fills (at 50,000) while it learns. Returns the peak RSS
+    from start to end, and at the end its private part and its file-backed part (library code).
 
-    Read as the child's own VmHWM at exit (Linux): getrusage's maxrss of a child would also
-    count this process's memory, which the child shares between fork and exec.
+    Read as the child's own /proc/self/status at exit (Linux): getrusage's maxrss of a child
+    would also count this process's memory, which the child shares between fork and exec.
     """
-    full = qlearn.REPLAY_MEMORY
-    report_peak = ("import atexit, runpy, sys\n"
-                   "atexit.register(lambda: print(*[line for line in open('/proc/self/status')\n"
-                   "                                if line.startswith('VmHWM')]))\n"
-                   "sys.argv = sys.argv[1:]\n"
-                   "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+    report = ("import atexit, runpy, sys\n"
+              "atexit.register(lambda: print(*[line for line in open('/proc/self/status')\n"
+              "    if line.startswith(('VmHWM', 'RssAnon', 'RssFile'))]))\n"
+              "sys.argv = sys.argv[1:]\n"
+              "runpy.run_path(sys.argv[0], run_name='__main__')\n")
     with tempfile.TemporaryDirectory() as folder:
-        train = subprocess.run([sys.executable, "-c", report_peak, str(Path(qlearn.__file__)),
-                                "-m", "Train", "--steps", str(full + 4000), "--observe",
-                                str(full), "--model", str(Path(folder) / "model.h5")],
+        train = subprocess.run([sys.executable, "-c", report, str(Path(qlearn.__file__)),
+                                "-m", "Train", "--steps", "60000", "--model",
+                                str(Path(folder) / "model.h5")],
                                capture_output=True, text=True, check=True)
-    return int(train.stdout.split()[-2]) / 1024  # "VmHWM:  1147000 kB"
+    kb = dict(line.split(":") for line in train.stdout.splitlines()[-3:])
+    return tuple(int(kb[key].split()[0]) / 1024 for key in ("VmHWM", "RssAnon", "RssFile"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The classroom (game/classroom.py): saliency, the panels, human play; all headless."""
+"""Run's classroom (harness/classroom.py) and human play (game/play.py); all headless."""
 
 import subprocess
 import sys
@@ -9,15 +9,17 @@ import pytest
 from test_qlearn import REPO, assert_one_line_error, qlearn_cli
 
 import qlearn
-from game import classroom
 from game import wrapped_flappy_bird as game
+from game.play import Play
+from harness import classroom
 
 BIRD_COLUMNS = slice(15, 27)  # the bird's x, 57..91 on the screen, on the network's 80 x 80
 
 
 @pytest.fixture(scope="module")
 def saliency_of():
-    return qlearn.saliency_function(qlearn.load_model(qlearn.MODEL_PATH))
+    return classroom.saliency_function(qlearn.load_model(qlearn.cli.MODEL_PATH),
+                                       qlearn.network_input)
 
 
 def frames_with_the_bird_at(state, y: int) -> tuple:
@@ -25,7 +27,7 @@ def frames_with_the_bird_at(state, y: int) -> tuple:
     frames = []
     for rise in (0, 3, 6, 9):  # newest first: the older frames had the bird higher
         state.playery = y - rise
-        frames.append(qlearn.preprocess_bytes(state.draw()))
+        frames.append(qlearn.preprocess(state.draw()))
     return tuple(frames)
 
 
@@ -60,7 +62,7 @@ def test_panels_show_the_networks_q_values_and_inputs_for_a_known_input():
     model.layers[-1].set_weights([np.zeros_like(kernel), np.array([2.0, 7.5], np.float32)])
     state = game.GameState(seed=0)
     frames = tuple(np.full((80, 80), value, np.uint8) for value in (200, 150, 100, 50))
-    q_t = qlearn.q_function(model)(qlearn.stack_frames(frames)[None]).numpy()[0]
+    q_t = qlearn.q_function(model)([frames])[0]
     assert list(q_t) == [2.0, 7.5]  # Q = the last layer's bias, whatever the input
 
     room = classroom.Classroom(headless=True)
@@ -115,12 +117,12 @@ def scripted_flaps(seed: int, frames: int) -> list[bool]:
         gap_bottom = state.lowerPipes[0]["y"] if state.lowerPipes[0]["x"] > 20 else \
             state.lowerPipes[1]["y"]
         flaps.append(state.playery + state.player_height > gap_bottom - 30)
-        state.frame_step(game.ACTIONS[flaps[-1]])
+        state.frame_step(game.INPUT_ACTIONS[flaps[-1]])
     return flaps
 
 
 def test_play_passes_a_pipe_on_injected_key_presses():
-    play = classroom.Play(seed=4, headless=True)
+    play = Play(seed=4, headless=True)
     space = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE)
     for flap in scripted_flaps(4, 200):
         play.step([space] if flap else [])
@@ -129,7 +131,7 @@ def test_play_passes_a_pipe_on_injected_key_presses():
 
 
 def test_play_after_a_crash_waits_for_a_key_and_keeps_the_best():
-    play = classroom.Play(seed=4, headless=True)
+    play = Play(seed=4, headless=True)
     space = pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE)
     for flap in scripted_flaps(4, 120):
         play.step([space] if flap else [])

@@ -1,4 +1,4 @@
-"""qlearn.py: preprocessing, the network, the replay memory, the learning step, the CLI."""
+"""qlearn.py, the lesson: preprocessing, the network, the targets, the replay memory, the loop."""
 
 import json
 import os
@@ -9,13 +9,12 @@ import tracemalloc
 from collections import deque
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import qlearn
 from game import wrapped_flappy_bird as game
+from harness import evaluation, files
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,42 +32,43 @@ def original_preprocess(image):
     return exposure.rescale_intensity(x, out_range=(0, 255)) / 255.0
 
 
-def test_preprocess_gives_float32_80_by_80_in_zero_one():
+def test_preprocess_gives_uint8_80_by_80_from_0_to_255():
     x = qlearn.preprocess(game_frames(1)[0])
-    assert x.shape == (80, 80) and x.dtype == np.float32
-    assert x.min() == 0.0 and x.max() == 1.0
+    assert x.shape == (80, 80) and x.dtype == np.uint8
+    assert x.min() == 0 and x.max() == 255
 
 
 def test_preprocess_stays_close_to_the_original_pipeline():
     for image in game_frames(60)[::6]:
-        ours, theirs = qlearn.preprocess(image), original_preprocess(image)
+        ours, theirs = qlearn.preprocess(image) / 255, original_preprocess(image)
         # rounding to 0..255 (0.5 / 255) and rgb2gray's weights as whole numbers (0.06 / 255)
         assert np.abs(ours - theirs).max() <= 0.6 / 255
         assert np.corrcoef(ours.ravel(), theirs.ravel())[0, 1] > 0.99999
 
 
-def test_resize_rows_is_the_whole_matrix_product():
-    gray = np.random.default_rng(0).random((512, 288), np.float32) * 255
-    dense = qlearn.resize_matrix(512) @ gray
-    assert np.allclose(qlearn.resize_rows(gray), dense, rtol=0, atol=1e-3)
-    block, step, offset = qlearn.row_band(512)
-    assert block.shape == (5, 50) and (step, offset) == (32, -9)
-
-
 def test_preprocess_keeps_the_x_y_orientation():
     state = game.GameState(seed=0)
     image = state.frame_step([1, 0])[0]
-    x = qlearn.preprocess(image)
+    x = qlearn.preprocess(image) / 255
     bird_x, bird_y = int((57 + 17) * 80 / 288), int((state.playery + 12) * 80 / 512)
     assert x[bird_x, bird_y] > 0.2  # the bird, at [x, y]
     assert x[:, 70:].mean() > 0.3 and x[:, :60].mean() < x[:, 70:].mean()  # ground at high y
 
 
-def test_stack_frames_puts_the_newest_first_on_the_last_axis():
-    frames = tuple(np.full((80, 80), value, np.uint8) for value in (4, 3, 2, 1))
-    stack = qlearn.stack_frames(frames)
-    assert stack.shape == (80, 80, 4)
-    assert list(stack[0, 0]) == [4, 3, 2, 1]
+def test_next_state_puts_the_new_frame_first_and_shares_the_rest():
+    images = game_frames(3)
+    s_0 = qlearn.next_state(images[0])
+    assert len(s_0) == 4 and all(frame is s_0[0] for frame in s_0)  # a new game: four times
+    s_1 = qlearn.next_state(images[2], s_0)
+    np.testing.assert_array_equal(s_1[0], qlearn.preprocess(images[2]))
+    assert s_1[1:] == s_0[:3]
+
+
+def test_network_input_puts_the_newest_frame_first_on_the_last_axis():
+    s_t = tuple(np.full((80, 80), value, np.uint8) for value in (4, 3, 2, 1))
+    stacks = qlearn.network_input([s_t, s_t[::-1]])
+    assert stacks.shape == (2, 80, 80, 4) and stacks.dtype == np.uint8
+    assert list(stacks[0, 0, 0]) == [4, 3, 2, 1] and list(stacks[1, 5, 7]) == [1, 2, 3, 4]
 
 
 def test_buildmodel_is_the_originals_network():
@@ -90,36 +90,45 @@ def test_bellman_targets_on_a_hand_made_minibatch():
     np.testing.assert_allclose(y, expected, rtol=1e-5)
 
 
+def play_into(replay_memory, recent, steps, frames=None) -> tuple:
+    """Remember (r_t, terminal, capped) steps of a made-up game; each frame's pixels are its
+    number. Returns the states, s_0 first."""
+    states = [(frames or np.zeros((80, 80), np.uint8),) * 4]
+    for i, (r_t, terminal, capped) in enumerate(steps, start=1):
+        s_t1 = (np.full((80, 80), i % 256, np.uint8),) + states[-1][:3]
+        qlearn.remember(replay_memory, recent, (states[-1], i % 2, r_t, s_t1, terminal),
+                        terminal or capped)
+        states.append(s_t1)
+    return states
+
+
 def test_remember_stores_n_step_returns_and_flushes_at_a_crash():
     assert qlearn.N_STEP == 3
-    replay_memory, recent = deque(), []
-    x = [np.full((80, 80), i, np.uint8) for i in range(7)]
-    frames = (x[0],) * 4
-    for i, (r_t, terminal) in enumerate([(0.1, False), (0.1, False), (1, False), (0.1, False),
-                                         (-1, True)], start=1):
-        frames = qlearn.remember(replay_memory, recent, frames, i % 2, r_t, x[i], terminal,
-                                 terminal)
-    assert recent == [] and len(replay_memory) == 5
-    returns = [transition[3] for transition in replay_memory]
+    replay_memory, recent = deque(), deque()
+    states = play_into(replay_memory, recent, [(0.1, False, False), (0.1, False, False),
+                                               (1, False, False), (0.1, False, False),
+                                               (-1, True, False)])
+    assert not recent and len(replay_memory) == 5
+    returns = [transition[2] for transition in replay_memory]
     discounts = [transition[4] for transition in replay_memory]
     np.testing.assert_allclose(returns, [0.1 + 0.099 + 0.99 ** 2, 0.1 + 0.99 + 0.99 ** 2 * 0.1,
                                          1 + 0.099 - 0.99 ** 2, 0.1 - 0.99, -1.0])
     np.testing.assert_allclose(discounts, [0.99 ** 3, 0.99 ** 3, 0, 0, 0])
-    s_tn, s_t, a_t = replay_memory[0][:3]
-    assert s_t[0] is x[0] and s_tn[0] is x[3] and s_tn[1] is x[2] and a_t == 1
+    s_t, a_t, _, s_tn, _ = replay_memory[0]
+    assert s_t is states[0] and s_tn is states[3] and a_t == 1
 
 
 def test_remember_at_the_training_cap_stores_what_is_left_with_q_to_come():
-    replay_memory, recent = deque(), []
-    x = [np.full((80, 80), i, np.uint8) for i in range(3)]
-    frames = qlearn.remember(replay_memory, recent, (x[0],) * 4, 0, 0.1, x[1], False, False)
+    replay_memory, recent = deque(), deque()
+    play_into(replay_memory, recent, [(0.1, False, False)])
     assert len(replay_memory) == 0 and len(recent) == 1  # waits for N_STEP frames
-    last = qlearn.remember(replay_memory, recent, frames, 1, 1.0, x[2], False, True)
-    assert recent == [] and len(replay_memory) == 2
-    (s_tn, s_t, a_t, return_t, discount), second = replay_memory
-    assert s_tn is last and s_t[0] is x[0] and a_t == 0
+    replay_memory, recent = deque(), deque()
+    states = play_into(replay_memory, recent, [(0.1, False, False), (1.0, False, True)])
+    assert not recent and len(replay_memory) == 2
+    (s_t, a_t, return_t, s_tn, discount), second = replay_memory
+    assert s_tn is states[2] and s_t is states[0] and a_t == 1
     assert return_t == pytest.approx(0.1 + 0.99 * 1.0) and discount == pytest.approx(0.99 ** 2)
-    assert second[0] is last and second[3:] == (1.0, pytest.approx(0.99))
+    assert second[3] is states[2] and second[2:5:2] == (1.0, pytest.approx(0.99))
 
 
 def test_target_network_stays_fixed_until_synced():
@@ -128,9 +137,9 @@ def test_target_network_stays_fixed_until_synced():
     for w, t in zip(model.get_weights(), target_model.get_weights()):
         np.testing.assert_array_equal(w, t)
     train_on_minibatch = qlearn.learning_step(model, target_model)
-    stacks = np.random.default_rng(0).integers(0, 256, (2, 32, 4, 80, 80), dtype=np.uint8)
+    s_t, s_tn = np.random.default_rng(0).integers(0, 256, (2, 32, 80, 80, 4), dtype=np.uint8)
     before = target_model.get_weights()
-    train_on_minibatch(*stacks, np.zeros(32, np.int32), np.ones(32, np.float32),
+    train_on_minibatch(s_t, np.zeros(32, np.int32), np.ones(32, np.float32), s_tn,
                        np.full(32, 0.97, np.float32))
     assert all(np.array_equal(a, b) for a, b in zip(before, target_model.get_weights()))
     assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
@@ -142,66 +151,38 @@ def test_target_network_stays_fixed_until_synced():
 def test_learning_step_moves_q_towards_the_target():
     model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
     train_on_minibatch = qlearn.learning_step(model, target_model)
-    stacks = np.random.default_rng(1).integers(0, 256, (2, 32, 4, 80, 80), dtype=np.uint8)
+    s_t, s_tn = np.random.default_rng(1).integers(0, 256, (2, 32, 80, 80, 4), dtype=np.uint8)
     a_t, crash = np.ones(32, np.int32), np.full(32, -1.0, np.float32)
     discount = np.zeros(32, np.float32)
-    losses = [float(train_on_minibatch(*stacks, a_t, crash, discount)[0]) for _ in range(30)]
+    losses = [float(train_on_minibatch(s_t, a_t, crash, s_tn, discount)[0]) for _ in range(30)]
     assert losses[-1] < losses[0] / 4  # a crash's target is -1 whatever comes next
 
 
-def test_adam_takes_keras_adams_steps():
-    weights = qlearn.buildmodel().get_weights()
-    rng = np.random.default_rng(2)
-    gradients = [[rng.normal(size=w.shape).astype(np.float32) for w in weights]
-                 for _ in range(3)]
-    models = []
-    for optimizer in (qlearn.Adam(1e-3), keras.optimizers.Adam(1e-3)):
-        model = qlearn.buildmodel()
-        model.set_weights(weights)
-        for step in gradients:  # three steps: Adam's bias correction changes at each
-            optimizer.apply_gradients(zip(step, model.trainable_variables))
-        models.append(model.get_weights())
-    for ours, theirs, before in zip(*models, weights):
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-7)
-        assert np.abs(ours - before).max() > 2e-3  # each step moved the weights by about 1e-3
-
-
 def test_replay_memory_is_bounded_and_shares_frames():
-    replay_memory, recent = deque(maxlen=100), []
-    images = game_frames(150)
-    frames = qlearn.new_game_frames(images[0])
-    for image in images:
-        frames = qlearn.remember(replay_memory, recent, frames, 0, 0.1,
-                                 qlearn.preprocess_bytes(image), False, False)
+    replay_memory, recent = deque(maxlen=100), deque()
+    play_into(replay_memory, recent, [(0.1, False, False)] * 150)
     assert len(replay_memory) == 100
-    older, newer = replay_memory[-2][1], replay_memory[-1][1]  # their s_t
+    older, newer = replay_memory[-2][0], replay_memory[-1][0]  # their s_t
     assert all(a is b for a, b in zip(older[:3], newer[1:]))  # three frames shared
-    s_tn, s_t = replay_memory[-1 - qlearn.N_STEP][:2]  # s_tn is the s_t of N_STEP later
-    assert all(a is b for a, b in zip(s_tn, replay_memory[-1][1]))
+    s_tn = replay_memory[-1 - qlearn.N_STEP][3]  # the s_t of N_STEP later
+    assert s_tn is replay_memory[-1][0]
     assert newer[0].dtype == np.uint8 and newer[0].shape == (80, 80)
 
 
 def test_a_full_replay_memory_fits_in_400_mb():
-    frame = np.zeros((80, 80), np.uint8)
     tracemalloc.start()
-    replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), []
-    frames = (frame,) * 4
-    for _ in range(5_000):
-        frames = qlearn.remember(replay_memory, recent, frames, 1, 0.1, frame.copy(), False,
-                                 False)
+    replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), deque()
+    play_into(replay_memory, recent, [(0.1, False, False)] * 5_000)
     used, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert used * qlearn.REPLAY_MEMORY / 5_000 < 400e6
 
 
 def test_sample_minibatch_gives_the_learning_steps_arrays():
-    replay_memory, recent = deque(), []
-    frames = (np.zeros((80, 80), np.uint8),) * 4
-    for i in range(40):
-        frames = qlearn.remember(replay_memory, recent, frames, i % 2, 0.1,
-                                 np.full((80, 80), i, np.uint8), i == 39, i == 39)
-    s_tn, s_t, a_t, return_t, discount = qlearn.sample_minibatch(replay_memory)
-    assert s_tn.shape == s_t.shape == (32, 4, 80, 80) and s_t.dtype == np.uint8
+    replay_memory, recent = deque(), deque()
+    play_into(replay_memory, recent, [(0.1, False, False)] * 39 + [(-1, True, False)])
+    s_t, a_t, return_t, s_tn, discount = qlearn.sample_minibatch(replay_memory)
+    assert s_tn.shape == s_t.shape == (32, 80, 80, 4) and s_t.dtype == np.uint8
     assert set(a_t) <= {0, 1} and return_t.dtype == discount.dtype == np.float32
     assert set(discount) <= {np.float32(0.99 ** 3), 0}
 
@@ -217,28 +198,29 @@ def test_epsilon_and_learning_rate_schedules():
         qlearn.FINAL_LEARNING_RATE)
 
 
-def play_alone(q_values, game_state, max_score: int) -> int:
+def play_alone(q_of, game_state, max_score: int) -> int:
     """One greedy game on its own: frames preprocessed and stacked newest first, by hand."""
-    frames = [qlearn.preprocess_bytes(game_state.draw())] * 4
+    frames = [qlearn.preprocess(game_state.draw())] * 4
     while game_state.score < max_score:
         score = game_state.score
-        q = q_values(np.stack(frames, axis=-1)[None]).numpy()[0]
+        q = q_of([tuple(frames)])[0]
         image, _, terminal = game_state.frame_step([0, 1] if q[1] > q[0] else [1, 0])
         if terminal:
             return score
-        frames = [qlearn.preprocess_bytes(image)] + frames[:3]
+        frames = [qlearn.preprocess(image)] + frames[:3]
     return game_state.score
 
 
-def test_evaluate_plays_each_game_as_if_alone():
-    shipped = qlearn.q_function(qlearn.load_model(qlearn.MODEL_PATH))
+def test_evaluate_plays_each_game_as_if_alone(monkeypatch):
+    shipped = qlearn.q_function(qlearn.load_model(qlearn.cli.MODEL_PATH))
 
-    def q_values(stacks):  # the shipped bird made to flap too often: its games end apart
-        return shipped(stacks) + tf.constant([0.0, 0.6])
+    def q_of(states):  # the shipped bird made to flap too often: its games end apart
+        return shipped(states) + np.array([0.0, 0.6], np.float32)
 
-    scores = qlearn.evaluate(q_values, 8, 7, 30)
+    monkeypatch.setattr(evaluation, "SIDE_BY_SIDE", 3)  # games wait their turn, too
+    scores = evaluation.evaluate(q_of, qlearn.next_state, 8, 7, 30)
     seeds = random.Random(7)  # evaluate's games and their seeds, one at a time
-    alone = [play_alone(q_values, game.GameState(seed=seeds.getrandbits(32)), 30)
+    alone = [play_alone(q_of, game.GameState(seed=seeds.getrandbits(32)), 30)
              for _ in range(8)]
     assert scores == alone
     assert len(set(scores)) >= 3 and 30 in scores  # ends at different frames, and at the cap
@@ -246,7 +228,7 @@ def test_evaluate_plays_each_game_as_if_alone():
 
 def test_importing_qlearn_does_nothing():
     code = ("import os, qlearn, pygame; print(pygame.display.get_init(), "
-            "qlearn.resize_matrix.cache_info().currsize, sorted(os.listdir('.')))")
+            "qlearn.speed.resize_matrix.cache_info().currsize, sorted(os.listdir('.')))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     before = sorted(os.listdir(REPO))
     display, matrices, listing = out.stdout.split(" ", 2)
@@ -286,50 +268,53 @@ def test_a_short_train_writes_a_model_buildmodel_can_load(trained):
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(run))
 
 
-def test_train_prints_a_line_per_game_not_per_frame(trained):
+def test_train_output_off_a_terminal_is_a_few_plain_lines_not_one_per_game(trained):
     folder, process = trained
     lines = process.stdout.splitlines()
     (run,) = (folder / "runs").iterdir()
     games = len((run / "games.csv").read_text().splitlines()) - 1
-    assert sum(line.startswith("game") for line in lines) == games
-    assert len(lines) <= games + 10
-    assert any(line.startswith("eval") for line in lines)
+    assert games > 5 and not any(line.startswith("game") for line in lines)
+    assert len(lines) <= 6 and "\r" not in process.stdout  # no bar drawn into a file
+    assert sum(line.startswith("eval") for line in lines) == 1
+    assert lines[-1].startswith("Train: done at frame 400")
 
 
 def test_the_mean_not_the_median_picks_the_model_to_keep():
     # two evaluations of one run (seed 25, 125k and 200k frames); the first had the median
-    six_of_ten = qlearn.summarize([200, 200, 87, 200, 50, 200, 200, 24, 1, 200])
-    steadier = qlearn.summarize([168, 63, 200, 200, 200, 200, 153, 200, 45, 9])
+    six_of_ten = evaluation.summarize([200, 200, 87, 200, 50, 200, 200, 24, 1, 200])
+    steadier = evaluation.summarize([168, 63, 200, 200, 200, 200, 153, 200, 45, 9])
     assert six_of_ten["median"] == 200 > steadier["median"]
-    assert qlearn.beats(six_of_ten, None)
-    assert qlearn.beats(steadier, [six_of_ten["median"], six_of_ten["mean"]])
-    assert not qlearn.beats(six_of_ten, [steadier["median"], steadier["mean"]])
+    assert evaluation.beats(six_of_ten, None)
+    assert evaluation.beats(steadier, six_of_ten["mean"])
+    assert not evaluation.beats(six_of_ten, steadier["mean"])
 
 
 def test_train_resume_goes_on_from_the_saved_frame_judged_anew(trained, tmp_path):
     folder, _ = trained
     for name in ("model.h5", "model.latest.h5", "model.train.json"):
         (tmp_path / name).write_bytes((folder / name).read_bytes())
-    process = qlearn_cli("-m", "Train", "--resume", "--steps", 600, "--observe", 100,
-                         "--episodes", 2, "--max-score", 3, "--model", tmp_path / "model.h5")
+    process = qlearn_cli("-m", "Train", "--resume", "--steps", 600, "--episodes", 2,
+                         "--max-score", 3, "--model", tmp_path / "model.h5")
     assert process.returncode == 0, process.stderr
     assert "resuming" in process.stdout and "judged anew" in process.stdout
     progress = json.loads((tmp_path / "model.train.json").read_text())
     assert progress["frame"] == 600 and progress["eval"] == [2, 3]
-    (evaluation,) = [line for line in process.stdout.splitlines() if line.startswith("eval")]
-    scores = evaluation.split("scores")[1].split("median")[0].split()
+    assert progress["observe"] == 100  # the run's own, not the default
+    (evaluation_line,) = [line for line in process.stdout.splitlines() if line.startswith("eval")]
+    scores = evaluation_line.split("scores")[1].split("median")[0].split()
     assert len(scores) == 2 and all(0 <= int(score) <= 3 for score in scores)
 
 
-def test_train_without_resume_keeps_the_old_model_as_bak(trained, tmp_path):
+def test_train_sets_aside_a_model_it_did_not_make(trained, tmp_path):
     folder, _ = trained
     old = (folder / "model.h5").read_bytes()
     (tmp_path / "model.h5").write_bytes(old)
-    process = qlearn_cli("-m", "Train", "--steps", 50, "--observe", 40,
-                         "--model", tmp_path / "model.h5")
+    process = qlearn_cli("-m", "Train", "--steps", 60, "--observe", 40, "--episodes", 1,
+                         "--max-score", 1, "--model", tmp_path / "model.h5")
     assert process.returncode == 0, process.stderr
-    assert "model.h5.bak" in process.stdout
-    assert (tmp_path / "model.h5.bak").read_bytes() == old
+    (aside,) = tmp_path.glob("model.before-bird-*.h5")
+    assert aside.name in process.stdout and aside.read_bytes() == old
+    assert (tmp_path / "model.h5").read_bytes() != old
 
 
 def test_eval_is_repeatable_and_ends_with_json(trained):
@@ -396,7 +381,7 @@ def test_model_file_of_another_network(tmp_path):
     import keras
     other = keras.Sequential([keras.Input((80, 80, 4)), keras.layers.Flatten(),
                               keras.layers.Dense(2)])
-    qlearn.save_weights(other, tmp_path / "other.h5")
+    files.save_weights(other, tmp_path / "other.h5")
     process = qlearn_cli("-m", "Eval", "--model", tmp_path / "other.h5")
     assert_one_line_error(process, 1, "cannot load weights", "other.h5")
 

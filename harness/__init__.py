@@ -1,0 +1,46 @@
+"""Everything qlearn.py needs that is not the lesson: speed, safety, bookkeeping, the window.
+
+    speed        the fast preprocessing kernel, Adam in one kernel, TensorFlow's threads
+    files        model files written whole and read back by their numbers only
+    checkpoints  a training run's state on disk: resume, the lock, the models it keeps
+    evaluation   greedy games side by side, scored; keep-best's rule; Eval mode
+    logbook      Train's progress bar, its CSV files and TensorBoard scalars
+    bookkeeping  the training loop's one call per frame that drives the four above
+    classroom    Run's window: what the network sees and thinks, saliency, the GIF
+    plot         Plot mode: a run's learning curve
+    cli          the command line: flags, their checks, one-line errors, exit codes
+
+qlearn.py imports this package; nothing here imports qlearn. Import it before numpy: numpy's
+matrix products here are small, and its threads would only fight TensorFlow's for the cores
+(preprocessing went from 0.3 to 12 ms a frame), so it is told so before it loads.
+"""
+
+import os
+import sys
+from contextlib import contextmanager
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+class UsageError(Exception):
+    """Bad input or a file that cannot be read or written: one line on stderr, no traceback."""
+
+
+@contextmanager
+def quiet_stderr():
+    """Silence what C++ code writes to stderr: TensorFlow logs its start-up there whatever
+    TF_CPP_MIN_LOG_LEVEL says, and a bad-input error should be the only line a user sees."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with quiet_stderr():
+    import keras  # noqa: F401  (loaded here, quietly, for every module that needs it)
+    import tensorflow  # noqa: F401

@@ -1,0 +1,150 @@
+"""The command line: `python qlearn.py -m MODE [flags]`, checked before anything is touched.
+
+Every refusal is one line on stderr and a non-zero exit: 2 for words argparse cannot read, 1 for
+values or files that will not do. Ctrl-C ends a mode with 130, SIGTERM with 143 and SIGHUP with
+129, as shells expect; Train saves its checkpoint first.
+"""
+
+import argparse
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+from game import wrapped_flappy_bird as game
+from harness import UsageError, speed
+from harness.classroom import SALIENCY_MAX_FRAME
+
+MODES = ("Train", "Run", "Eval", "Play", "Plot")
+MODEL_PATH = Path(__file__).resolve().parent.parent / "model.h5"  # beside qlearn.py
+FLAG_MODES = {  # the modes each flag belongs to
+    "model": ("Train", "Run", "Eval", "Plot"), "steps": ("Train",), "observe": ("Train",),
+    "resume": ("Train",), "seed": ("Train", "Run", "Eval", "Play"),
+    "episodes": ("Train", "Run", "Eval"), "max_score": ("Train", "Eval"), "record": ("Run",),
+    "run": ("Plot",), "saliency_at": ("Run",), "out": ("Run", "Plot"),
+}
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage error is one line naming the modes, and exit 2."""
+        self.exit(2, f"qlearn.py: {message} (modes: {', '.join(MODES)}; see -h)\n")
+
+
+def mode_name(text: str) -> str:
+    """A mode in any case: 'train', 'TRAIN' -> 'Train'."""
+    for mode in MODES:
+        if text.lower() == mode.lower():
+            return mode
+    raise argparse.ArgumentTypeError(f"unknown mode {text!r}")
+
+
+def parser(steps: int, observe: int) -> Parser:
+    """The flags, with the lesson's defaults for a Train run's length and observation."""
+    p = Parser(prog="qlearn.py", description="Deep Q-learning for FlappyBird.")
+    p.add_argument("-m", "--mode", type=mode_name, required=True,
+                   help=f"{', '.join(MODES)} (any case)")
+    p.add_argument("--model", type=Path, default=MODEL_PATH,
+                   help="weights file (default: model.h5 beside qlearn.py)")
+    p.add_argument("--steps", type=int, help=f"Train: frames in all (default {steps:,})")
+    p.add_argument("--observe", type=int,
+                   help=f"Train: frames of random play first (default {observe:,})")
+    p.add_argument("--resume", action="store_true",
+                   help="Train: go on from the latest checkpoint beside --model, with the "
+                        "run's own settings")
+    p.add_argument("--seed", type=int, help="Train, Eval (default 0), Run, Play: the seed")
+    p.add_argument("--episodes", type=int,
+                   help="Run: games to play (default: until closed); Eval: default 10; "
+                        "Train: games per evaluation (default 10)")
+    p.add_argument("--max-score", type=int,
+                   help="Eval: a game ends at this many pipes (default 1000); "
+                        "Train: the same in evaluations (default 200)")
+    p.add_argument("--record", type=Path, help="Run: also write the first 30 s to a GIF file")
+    p.add_argument("--run", type=Path,
+                   help="Plot: the run folder (default: the newest in runs/ beside --model)")
+    p.add_argument("--saliency-at", type=int, metavar="FRAME",
+                   help="Run: write FRAME of the game with its saliency to --out, headless")
+    p.add_argument("--out", type=Path,
+                   help="Plot, Run --saliency-at: the PNG to write (Run: saliency.png)")
+    return p
+
+
+def check(args, given: set, batch: int, replay_memory: int) -> None:
+    """Refuse, in one line, what the mode cannot use or cannot do."""
+    for flag in sorted(given):
+        if args.mode not in FLAG_MODES[flag]:
+            raise UsageError(f"--{flag.replace('_', '-')} is not a flag of {args.mode} "
+                             f"(it belongs to {', '.join(FLAG_MODES[flag])})")
+    for flag in ("steps", "episodes", "max_score", "saliency_at"):
+        value = getattr(args, flag)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{flag.replace('_', '-')} must be a positive number, not {value}")
+    if args.saliency_at is not None and args.saliency_at > SALIENCY_MAX_FRAME:
+        raise UsageError(f"--saliency-at goes up to frame {SALIENCY_MAX_FRAME:,}, "
+                         f"not {args.saliency_at:,}")
+    if not batch <= args.observe <= replay_memory:
+        raise UsageError(f"--observe must be from the batch size {batch} to the replay "
+                         f"memory's {replay_memory:,}, not {args.observe:,}")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise UsageError(f"--seed must be from 0 to 2**32 - 1, not {args.seed}")
+    if args.resume and given & {"observe", "seed"}:
+        raise UsageError("--observe and --seed are the run's own on --resume")
+    if args.mode == "Run" and "saliency_at" in given and "record" in given:
+        raise UsageError("--record and --saliency-at do not go together")
+    if args.mode == "Run" and "out" in given and "saliency_at" not in given:
+        raise UsageError("--out goes with --saliency-at in Run")
+    for flag in ("model", "record", "out", "run"):
+        path = getattr(args, flag)
+        if flag != "run" and path is not None and path.is_dir():
+            raise UsageError(f"--{flag} {path} is a folder; it takes a file")
+    for flag in ("record", "out"):
+        path = getattr(args, flag)
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"--{flag} {path}: no folder {path.parent} to write it in")
+
+
+def stop_on_signals() -> None:
+    """SIGTERM and SIGHUP stop a mode as Ctrl-C does, with their own exit codes."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
+def main(argv: list[str] | None, modes: dict, steps: int, observe: int, batch: int,
+         replay_memory: int) -> int:
+    """Parse and check the flags, then run the mode: `modes` maps Train, Run and Eval to the
+    lesson's functions, each called with the checked flags."""
+    args = parser(steps, observe).parse_args(argv)
+    given = {flag for flag, value in vars(args).items()
+             if flag != "mode" and value is not None and value is not False
+             and not (flag == "model" and value == MODEL_PATH)}
+    args.steps_given = args.steps is not None
+    args.steps = steps if args.steps is None else args.steps
+    args.observe = observe if args.observe is None else args.observe
+    if args.mode == "Run" and args.saliency_at is not None:
+        args.seed, args.out = args.seed or 0, args.out or Path("saliency.png")
+    if args.mode in ("Train", "Eval"):
+        args.seed = args.seed or 0
+    warnings.simplefilter("ignore")  # a library's warning is not a user's business
+    stop_on_signals()
+    try:
+        check(args, given, batch, replay_memory)
+        if args.mode == "Plot":
+            from harness.plot import plot
+            plot(args.model.parent / "runs", args.run, args.out)
+        elif args.mode == "Play":
+            from game.play import Play
+            Play(args.seed).run()
+        else:
+            speed.configure_tensorflow()
+            modes[args.mode](args)
+    except (UsageError, OSError, game.NoDisplay) as error:
+        print(f"qlearn.py: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qlearn.py: stopped", file=sys.stderr)
+        return 130
+    return 0
