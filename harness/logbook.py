@@ -7,6 +7,7 @@ loss, max Q, epsilon and speed to TensorBoard, all in the run's folder under run
 """
 
 import csv
+import shutil
 import sys
 import time
 from collections import deque
@@ -82,7 +83,9 @@ class Logbook:
             self.redrawn = now
             done = t / self.steps
             bar = "#" * int(BAR_WIDTH * done) + "." * (BAR_WIDTH - int(BAR_WIDTH * done))
-            self.out.write(f"\r{phase:<8}[{bar}] {done:4.0%}  {self.status(t, epsilon)}\033[K")
+            line = f"{phase:<8}[{bar}] {done:4.0%}  {self.status(t, epsilon)}"
+            width = shutil.get_terminal_size().columns - 1  # a wrapped line would not redraw
+            self.out.write(f"\r{line[:width]}\033[K")
             self.out.flush()
             self.bar_shown = True
 
@@ -95,8 +98,8 @@ class Logbook:
     def status(self, t: int, epsilon: float) -> str:
         eta = clock((self.steps - t) / self.fps) if self.fps else "-"
         scores = " ".join(map(str, self.scores)) or "-"
-        return (f"frame {t:,}/{self.steps:,}  epsilon {epsilon:.4f}  last scores {scores}  "
-                f"{self.fps:.0f} frames/s  ETA {eta}")
+        return (f"frame {t:,}/{self.steps:,}  epsilon {epsilon:.4f}  {self.fps:.0f} frames/s  "
+                f"ETA {eta}  last scores {scores}")
 
     def evaluation(self, t: int, result: dict, best_mean, saved: str | None) -> None:
         self.evals_csv.writerow([t, f"{self.minutes():.2f}", result["median"], result["mean"],
