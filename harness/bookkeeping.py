@@ -26,10 +26,11 @@ class Bookkeeping:
         self.model, self.model_path, self.explore = model, args.model, explore
         self.q_of, self.next_state = q_of, next_state
         self.latest_path = checkpoints.paths(args.model)[0]
+        checkpoints.check_paths(args.model, args.resume)
         self.lock = checkpoints.lock(args.model)
         eval_games = [args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE]
         if args.resume:
-            state = checkpoints.load(args.model)
+            state = checkpoints.load(args.model, args.observe_range)
             files.load_weights(model, self.latest_path)
             print(f"Train: resuming {state['run']} at frame {state['frame']:,}")
             if args.steps_given and args.steps < state["frame"]:
@@ -37,7 +38,8 @@ class Bookkeeping:
                                  f"{state['frame']:,}")
             if args.steps_given:
                 state["steps"] = args.steps
-            if (args.episodes or args.max_score) and eval_games != state["eval"]:
+            eval_games = [args.episodes or state["eval"][0], args.max_score or state["eval"][1]]
+            if eval_games != state["eval"]:
                 print(f"Train: evaluations change to {eval_games[0]} games to "
                       f"{eval_games[1]} pipes: the best so far is judged anew")
                 state.update(eval=eval_games, best_mean=None)
@@ -70,14 +72,15 @@ class Bookkeeping:
         self.logbook.frame(t, phase, epsilon, loss, max_q)
 
     def evaluate_and_keep_best(self) -> None:
-        """Play the evaluation games greedily; keep the model if its mean is the best yet."""
+        """Play the evaluation games greedily; keep the model if its mean is the best yet and
+        above 0: a model that passes no pipe has not learned, and replaces nothing."""
         episodes, max_score = self.state["eval"]
         result = summarize(evaluate(self.q_of, self.next_state, episodes, EVAL_SEED,
                                     max_score))
         self.evaluated_at, saved = self.frame, None
-        if beats(result, self.state["best_mean"]):
+        if result["mean"] > 0 and beats(result, self.state["best_mean"]):
             files.save_weights(self.model, self.model_path, self.set_aside)
-            self.state.update(best_mean=result["mean"], kept=True)
+            self.state.update(best_mean=result["mean"], kept=checkpoints.stamp(self.model_path))
             saved = self.model_path.name
         self.logbook.evaluation(self.frame, result, self.state["best_mean"], saved)
 
@@ -112,6 +115,7 @@ class Bookkeeping:
             return
         kept = (f"best model in {self.model_path.name} (mean {self.state['best_mean']})"
                 if self.state["kept"] else
-                f"no model kept: learning starts after {self.observe:,} frames")
+                f"no model kept: no evaluation passed a pipe (learning starts after "
+                f"{self.observe:,} frames)")
         print(f"Train: done at frame {self.frame:,} in {self.logbook.minutes():.1f} minutes; "
               f"{kept}; latest in {self.latest_path.name}", flush=True)

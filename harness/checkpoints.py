@@ -25,8 +25,8 @@ except ImportError:  # Windows: no lock; two Trains on one file are the user's t
 
 RUN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 FIELDS = {"run": str, "frame": int, "updates": int, "best_mean": (float, int, type(None)),
-          "kept": bool, "minutes": (float, int), "seed": int, "steps": int, "observe": int,
-          "eval": list}
+          "kept": (list, bool), "minutes": (float, int), "seed": int, "steps": int,
+          "observe": int, "eval": list}
 
 
 def paths(model_path: Path) -> tuple[Path, Path, Path]:
@@ -39,7 +39,7 @@ def paths(model_path: Path) -> tuple[Path, Path, Path]:
 def lock(model_path: Path):
     """Hold the lock of a Train on `model_path`, or refuse: the kernel drops it when the
     process ends, however it ends, so a crashed run leaves none stuck. Returns the open file."""
-    lock_path = paths(model_path)[2]
+    lock_path = paths(model_path.resolve())[2]  # a link to the model shares its lock
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         file = open(lock_path, "a+")  # noqa: SIM115  (held open: the lock lasts as long)
@@ -55,16 +55,27 @@ def lock(model_path: Path):
     return file
 
 
-def load(model_path: Path) -> dict:
+def check_paths(model_path: Path, resume: bool) -> None:
+    """Before a Train touches anything: its files' names are free for files, and a run to
+    resume is there."""
+    for path in (model_path, *paths(model_path)):
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder where Train keeps a file")
+    runs = model_path.parent / "runs"
+    if runs.exists() and not runs.is_dir():
+        raise UsageError(f"{runs} is a file where Train keeps its logs' folder")
+    if resume and not paths(model_path)[1].is_file():
+        raise UsageError(f"nothing to resume: {paths(model_path)[1]} not found")
+
+
+def load(model_path: Path, observe_range: tuple[int, int]) -> dict:
     """The state of the run to resume, checked field by field."""
     progress_path = paths(model_path)[1]
-    if not progress_path.is_file():
-        raise UsageError(f"nothing to resume: {progress_path} not found")
     try:
         state = json.loads(progress_path.read_text())
     except (OSError, UnicodeDecodeError, ValueError):
         state = None
-    if not well_formed(state):
+    if not well_formed(state) or not observe_range[0] <= state["observe"] <= observe_range[1]:
         raise UsageError(f"cannot resume: {progress_path} is not a Train checkpoint of this "
                          "program")
     return state
@@ -76,7 +87,7 @@ def well_formed(state) -> bool:
         return False
     for key, kind in FIELDS.items():
         value = state.get(key)
-        if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
             return False
     games = state["eval"]
     return (RUN_NAME.fullmatch(state["run"]) is not None and state["run"] not in (".", "..")
@@ -90,10 +101,11 @@ def start(model_path: Path, seed: int, steps: int, observe: int, eval_games: lis
     progress_path = paths(model_path)[1]
     if progress_path.exists():
         try:
-            old = load(model_path)
+            old = load(model_path, (0, 2**63))
         except UsageError:
-            old = None
-        if old and old["frame"] < old["steps"]:
+            raise UsageError(f"{progress_path} is not a Train checkpoint: move it away to start "
+                             "anew") from None
+        if old["frame"] < old["steps"]:
             raise UsageError(f"{progress_path} holds an unfinished run (frame {old['frame']} of "
                              f"{old['steps']}): go on with --resume, or move it away to start "
                              "anew")
@@ -109,10 +121,20 @@ def save(model_path: Path, state: dict) -> None:
         temporary.write_text(json.dumps(state, indent=1))
 
 
+def stamp(path: Path) -> list:
+    """What tells a file this run wrote from one put there since: its size and time."""
+    status = path.stat()
+    return [status.st_size, status.st_mtime_ns]
+
+
 def set_aside(model_path: Path, state: dict) -> Path | None:
-    """Before this run first writes its best model: rename a model file it did not make."""
-    if state["kept"] or not model_path.exists():
+    """Before this run writes its best model: rename a model file it did not make."""
+    if not model_path.exists() or state["kept"] == stamp(model_path):
         return None
-    aside = model_path.with_name(f"{model_path.stem}.before-{state['run']}.h5")
+    name, number = f"{model_path.stem}.before-{state['run']}", 1
+    aside = model_path.with_name(name + ".h5")
+    while aside.exists():  # a resumed run can meet a second model it did not make
+        number += 1
+        aside = model_path.with_name(f"{name}-{number}.h5")
     model_path.replace(aside)
     return aside

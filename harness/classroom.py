@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from game import wrapped_flappy_bird as game
 from game.play import DIM, draw_text
-from harness import UsageError
+from harness import UsageError, quiet_stderr
 from harness.files import written_whole
 
 PANEL_WIDTH = 200  # the panel beside the 288-pixel game
@@ -132,8 +132,9 @@ class Classroom:
         draw_text(panel, KEYS + ("", state), 10, KEYS_Y, DIM)
 
     def save(self, path: Path) -> None:
-        """What is drawn, as a PNG, whatever the file's name."""
-        with written_whole(path) as temporary, open(temporary, "wb") as file:
+        """What is drawn, as a PNG. libpng reports a full disk on stderr itself: kept quiet,
+        as the error that follows says it in one line."""
+        with quiet_stderr(), written_whole(path) as temporary, open(temporary, "wb") as file:
             pygame.image.save(self.surface, file, "png")
 
     @staticmethod

@@ -16,6 +16,7 @@ from harness import UsageError, speed
 from harness.classroom import SALIENCY_MAX_FRAME
 
 MODES = ("Train", "Run", "Eval", "Play", "Plot")
+MAX_EPISODES = 100_000  # games in one Eval or Run: more would take months
 MODEL_PATH = Path(__file__).resolve().parent.parent / "model.h5"  # beside qlearn.py
 FLAG_MODES = {  # the modes each flag belongs to
     "model": ("Train", "Run", "Eval", "Plot"), "steps": ("Train",), "observe": ("Train",),
@@ -79,6 +80,8 @@ def check(args, given: set, batch: int, replay_memory: int) -> None:
         value = getattr(args, flag)
         if value is not None and value <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be a positive number, not {value}")
+    if args.episodes is not None and args.episodes > MAX_EPISODES:
+        raise UsageError(f"--episodes goes up to {MAX_EPISODES:,}, not {args.episodes:,}")
     if args.saliency_at is not None and args.saliency_at > SALIENCY_MAX_FRAME:
         raise UsageError(f"--saliency-at goes up to frame {SALIENCY_MAX_FRAME:,}, "
                          f"not {args.saliency_at:,}")
@@ -97,9 +100,13 @@ def check(args, given: set, batch: int, replay_memory: int) -> None:
         path = getattr(args, flag)
         if flag != "run" and path is not None and path.is_dir():
             raise UsageError(f"--{flag} {path} is a folder; it takes a file")
-    for flag in ("record", "out"):
+    for flag, suffix in (("record", ".gif"), ("out", ".png")):
         path = getattr(args, flag)
-        if path is not None and not path.parent.is_dir():
+        if path is None:
+            continue
+        if path.suffix.lower() != suffix:
+            raise UsageError(f"--{flag} writes a {suffix} file, not {path.name}")
+        if not path.parent.is_dir():
             raise UsageError(f"--{flag} {path}: no folder {path.parent} to write it in")
 
 
@@ -121,7 +128,7 @@ def main(argv: list[str] | None, modes: dict, steps: int, observe: int, batch: i
     given = {flag for flag, value in vars(args).items()
              if flag != "mode" and value is not None and value is not False
              and not (flag == "model" and value == MODEL_PATH)}
-    args.steps_given = args.steps is not None
+    args.steps_given, args.observe_range = args.steps is not None, (batch, replay_memory)
     args.steps = steps if args.steps is None else args.steps
     args.observe = observe if args.observe is None else args.observe
     if args.mode == "Run" and args.saliency_at is not None:

@@ -24,7 +24,7 @@ def evaluate(q_of, next_state, episodes: int, seed: int, max_score: int,
     each game as it ends. A game's pipes depend on its seed alone, drawn in order from `seed`.
     """
     seeds = random.Random(seed)
-    game_seeds = iter([(i, seeds.getrandbits(32)) for i in range(episodes)])
+    game_seeds = ((i, seeds.getrandbits(32)) for i in range(episodes))  # drawn as games start
     playing = {}  # game index -> (its GameState, its state s_t)
     scores = [0] * episodes
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import h5py
 import keras
+import numpy as np
 
 from harness import UsageError
 
@@ -73,6 +74,10 @@ def load_weights(model: keras.Model, path: Path) -> keras.Model:
     if [[array.shape for array in layer] for layer in arrays] != shapes:
         raise UsageError(f"cannot load weights from {path}: not a model file of this network "
                          "(its layers have other shapes)")
-    for layer, values in zip(layers, arrays):
-        layer.set_weights(values)
+    try:
+        for layer, values in zip(layers, arrays):
+            layer.set_weights([np.asarray(value, np.float32) for value in values])
+    except (TypeError, ValueError):
+        raise UsageError(f"cannot load weights from {path}: not a model file of this network "
+                         "(its numbers are not numbers)") from None
     return model

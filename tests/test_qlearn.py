@@ -255,11 +255,13 @@ def trained(tmp_path_factory):
     return folder, process
 
 
-def test_a_short_train_writes_a_model_buildmodel_can_load(trained):
+def test_a_short_train_writes_a_checkpoint_and_no_model_that_has_not_learned(trained):
     folder, process = trained
     assert process.returncode == 0, process.stderr
+    assert not (folder / "model.h5").exists()  # it passed no pipe: nothing to keep
+    assert "no model kept: no evaluation passed a pipe" in process.stdout
     model = qlearn.buildmodel()
-    model.load_weights(folder / "model.h5")
+    model.load_weights(folder / "model.latest.h5")  # Keras reads our files too
     progress = json.loads((folder / "model.train.json").read_text())
     assert progress["frame"] == 400 and progress["updates"] == (400 - 100) // qlearn.TRAIN_EVERY + 1
     (run,) = (folder / "runs").iterdir()
@@ -291,7 +293,7 @@ def test_the_mean_not_the_median_picks_the_model_to_keep():
 
 def test_train_resume_goes_on_from_the_saved_frame_judged_anew(trained, tmp_path):
     folder, _ = trained
-    for name in ("model.h5", "model.latest.h5", "model.train.json"):
+    for name in ("model.latest.h5", "model.train.json"):
         (tmp_path / name).write_bytes((folder / name).read_bytes())
     process = qlearn_cli("-m", "Train", "--resume", "--steps", 600, "--episodes", 2,
                          "--max-score", 3, "--model", tmp_path / "model.h5")
@@ -305,21 +307,9 @@ def test_train_resume_goes_on_from_the_saved_frame_judged_anew(trained, tmp_path
     assert len(scores) == 2 and all(0 <= int(score) <= 3 for score in scores)
 
 
-def test_train_sets_aside_a_model_it_did_not_make(trained, tmp_path):
-    folder, _ = trained
-    old = (folder / "model.h5").read_bytes()
-    (tmp_path / "model.h5").write_bytes(old)
-    process = qlearn_cli("-m", "Train", "--steps", 60, "--observe", 40, "--episodes", 1,
-                         "--max-score", 1, "--model", tmp_path / "model.h5")
-    assert process.returncode == 0, process.stderr
-    (aside,) = tmp_path.glob("model.before-bird-*.h5")
-    assert aside.name in process.stdout and aside.read_bytes() == old
-    assert (tmp_path / "model.h5").read_bytes() != old
-
-
 def test_eval_is_repeatable_and_ends_with_json(trained):
     folder, _ = trained
-    runs = [qlearn_cli("-m", "Eval", "--model", folder / "model.h5", "--episodes", 3,
+    runs = [qlearn_cli("-m", "Eval", "--model", folder / "model.latest.h5", "--episodes", 3,
                        "--seed", 5, "--max-score", 10) for _ in range(2)]
     assert runs[0].returncode == 0, runs[0].stderr
     result = json.loads(runs[0].stdout.splitlines()[-1])
@@ -331,7 +321,7 @@ def test_eval_is_repeatable_and_ends_with_json(trained):
 
 def test_run_headless_plays_one_game_and_leaves_the_model_untouched(trained, tmp_path):
     folder, _ = trained
-    model_file = folder / "model.h5"
+    model_file = folder / "model.latest.h5"
     before = (model_file.read_bytes(), model_file.stat().st_mtime_ns)
     process = qlearn_cli("-m", "RUN", "--model", model_file, "--episodes", 1,
                          "--record", tmp_path / "bird.gif")

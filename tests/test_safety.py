@@ -60,15 +60,34 @@ def test_a_run_that_never_learns_leaves_the_model_alone(tmp_path):
     assert not list(tmp_path.glob("model.before-*"))
 
 
-def test_two_learning_runs_in_a_row_keep_every_model(tmp_path):
-    model = copy_of_shipped(tmp_path)
-    flags = ("--steps", 45, "--observe", 40, "--episodes", 1, "--max-score", 1, "--model", model)
-    for _ in range(2):
-        assert qlearn_cli("-m", "Train", *flags).returncode == 0
-        time.sleep(1)  # a run's name has its start to the second
-    kept = [path.read_bytes() for path in tmp_path.glob("model*.h5")
-            if ".latest." not in path.name]
-    assert len(kept) == 3 and SHIPPED.read_bytes() in kept
+def shipped_checkpoint(folder):
+    """A finished 30-frame run whose latest weights are the shipped model's: resumed, it passes
+    pipes at once, and so keeps a model."""
+    process = qlearn_cli("-m", "Train", "--steps", 30, "--observe", 40,
+                         "--model", folder / "model.h5")
+    assert process.returncode == 0, process.stderr
+    (folder / "model.latest.h5").write_bytes(SHIPPED.read_bytes())
+
+
+def resume(folder, steps: int, max_score: int):
+    process = qlearn_cli("-m", "Train", "--resume", "--steps", steps, "--episodes", 1,
+                         "--max-score", max_score, "--model", folder / "model.h5")
+    assert process.returncode == 0, process.stderr
+    return process
+
+
+def test_a_run_sets_aside_a_model_it_did_not_make_each_time_it_meets_one(tmp_path):
+    shipped_checkpoint(tmp_path)
+    (tmp_path / "model.h5").write_bytes(b"a user's own file" * 1000)
+    first = resume(tmp_path, 120, 2)
+    (aside,) = tmp_path.glob("model.before-bird-*.h5")
+    assert aside.name in first.stdout and aside.read_bytes() == b"a user's own file" * 1000
+    qlearn.load_model(tmp_path / "model.h5")
+    (tmp_path / "model.h5").write_bytes(SHIPPED.read_bytes())  # the user puts another there
+    resume(tmp_path, 180, 3)  # judged anew: a better model than none
+    kept = {path.read_bytes() for path in tmp_path.glob("model*.h5")}
+    assert {b"a user's own file" * 1000, SHIPPED.read_bytes()} <= kept
+    assert len(list(tmp_path.glob("model.before-*.h5"))) == 2
 
 
 def test_a_train_over_an_unfinished_run_refuses_and_says_resume(tmp_path):
@@ -139,6 +158,19 @@ def test_a_checkpoint_of_another_shape_is_one_line(tmp_path, content):
     assert_one_line_error(process, 1, "not a Train checkpoint")
 
 
+@pytest.mark.parametrize("observe", [5, 10_000_000])
+def test_a_checkpoint_with_an_observation_the_command_line_refuses_is_refused(tmp_path,
+                                                                             observe):
+    first = qlearn_cli("-m", "Train", "--steps", 30, "--observe", 40,
+                       "--model", tmp_path / "model.h5")
+    assert first.returncode == 0, first.stderr
+    state = json.loads((tmp_path / "model.train.json").read_text())
+    (tmp_path / "model.train.json").write_text(json.dumps(state | {"observe": observe,
+                                                                   "steps": 100}))
+    process = qlearn_cli("-m", "Train", "--resume", "--model", tmp_path / "model.h5")
+    assert_one_line_error(process, 1, "not a Train checkpoint")
+
+
 def test_a_checkpoint_whose_run_name_is_a_path_is_refused(tmp_path):
     first = qlearn_cli("-m", "Train", "--steps", 30, "--observe", 40,
                        "--model", tmp_path / "model.h5")
@@ -196,6 +228,20 @@ def test_a_flag_of_another_mode_is_refused_naming_its_modes(tmp_path, flags, mod
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("flags, words", [
+    (["-m", "Run", "--saliency-at", "3", "--out", "model.h5"], ("--out", ".png")),
+    (["-m", "Run", "--record", "model.h5"], ("--record", ".gif")),
+    (["-m", "Run", "--record", "clip.mp4"], ("--record", ".gif")),
+    (["-m", "Plot", "--out", "curve.jpg"], ("--out", ".png")),
+    (["-m", "Eval", "--episodes", "20000000"], ("--episodes", "100,000")),
+])
+def test_a_picture_never_goes_under_a_models_or_another_formats_name(tmp_path, flags, words):
+    model = copy_of_shipped(tmp_path)
+    process = qlearn_cli(*flags, "--model", model, cwd=tmp_path)
+    assert_one_line_error(process, 1, *words)
+    assert model.read_bytes() == SHIPPED.read_bytes()
+
+
 def test_saliency_far_beyond_any_game_is_refused(tmp_path):
     process = qlearn_cli("-m", "Run", "--saliency-at", 1_000_000_000, cwd=tmp_path)
     assert_one_line_error(process, 1, "--saliency-at", "30,000")
@@ -211,6 +257,23 @@ def test_a_folder_where_a_file_goes_is_refused_and_left_alone(tmp_path, flags):
     assert_one_line_error(process, 1, "is a folder")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["folder"]
     assert os.listdir(tmp_path / "folder") == []
+
+
+def test_a_folder_where_train_keeps_a_file_is_refused_before_it_trains(tmp_path):
+    (tmp_path / "model.latest.h5").mkdir()
+    process = qlearn_cli("-m", "Train", "--model", tmp_path / "model.h5")
+    assert_one_line_error(process, 1, "model.latest.h5", "folder")
+
+
+def test_a_model_file_of_numbers_that_are_not_numbers_is_one_line(tmp_path):
+    import h5py
+    model = copy_of_shipped(tmp_path)
+    with h5py.File(model, "r+") as f:
+        name = f["dense_1"].attrs["weight_names"][1]
+        del f["dense_1"][name]
+        f["dense_1"][name] = np.array(["x", "y"], dtype="S1")
+    process = qlearn_cli("-m", "Eval", "--model", model)
+    assert_one_line_error(process, 1, "cannot load weights")
 
 
 def test_a_model_file_of_any_name_loads(tmp_path):
