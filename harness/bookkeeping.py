@@ -28,22 +28,10 @@ class Bookkeeping:
         self.latest_path = checkpoints.paths(args.model)[0]
         checkpoints.check_paths(args.model, args.resume)
         self.lock = checkpoints.lock(args.model)
-        eval_games = [args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE]
         if args.resume:
-            state = checkpoints.load(args.model, args.observe_range)
-            files.load_weights(model, self.latest_path)
-            print(f"Train: resuming {state['run']} at frame {state['frame']:,}")
-            if args.steps_given and args.steps < state["frame"]:
-                raise UsageError(f"--steps {args.steps:,} ends before the run's frame "
-                                 f"{state['frame']:,}")
-            if args.steps_given:
-                state["steps"] = args.steps
-            eval_games = [args.episodes or state["eval"][0], args.max_score or state["eval"][1]]
-            if eval_games != state["eval"]:
-                print(f"Train: evaluations change to {eval_games[0]} games to "
-                      f"{eval_games[1]} pipes: the best so far is judged anew")
-                state.update(eval=eval_games, best_mean=None)
+            state = self.resume(args)
         else:
+            eval_games = [args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE]
             state = checkpoints.start(args.model, args.seed, args.steps, args.observe,
                                       eval_games)
         self.state, self.steps, self.seed = state, state["steps"], state["seed"]
@@ -53,6 +41,23 @@ class Bookkeeping:
         self.logbook = Logbook(run_dir, self.frame, self.steps, state["minutes"])
         print(f"Train: {self.steps:,} frames, seed {self.seed}, observe {self.observe:,}, "
               f"model {args.model}, logs in {run_dir}", flush=True)
+
+    def resume(self, args) -> dict:
+        """The run's own state and latest weights; --steps and the evaluations may change."""
+        state = checkpoints.load(args.model, args.observe_range)
+        files.load_weights(self.model, self.latest_path)
+        print(f"Train: resuming {state['run']} at frame {state['frame']:,}")
+        if args.steps_given and args.steps < state["frame"]:
+            raise UsageError(f"--steps {args.steps:,} ends before the run's frame "
+                             f"{state['frame']:,}")
+        if args.steps_given:
+            state["steps"] = args.steps
+        eval_games = [args.episodes or state["eval"][0], args.max_score or state["eval"][1]]
+        if eval_games != state["eval"]:
+            print(f"Train: evaluations change to {eval_games[0]} games to {eval_games[1]} "
+                  "pipes: the best so far is judged anew")
+            state.update(eval=eval_games, best_mean=None)
+        return state
 
     def __enter__(self):
         return self

@@ -11,6 +11,7 @@ Train run from its start to past a full replay memory.
 """
 
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -189,8 +190,8 @@ def train_peak_mb() -> tuple[float, float, float]:
                                 "-m", "Train", "--steps", "60000", "--model",
                                 str(Path(folder) / "model.h5")],
                                capture_output=True, text=True, check=True)
-    kb = dict(line.split(":") for line in train.stdout.splitlines()[-3:])
-    return tuple(int(kb[key].split()[0]) / 1024 for key in ("VmHWM", "RssAnon", "RssFile"))
+    kb = dict(re.findall(r"(VmHWM|RssAnon|RssFile):\s+(\d+) kB", train.stdout))
+    return tuple(int(kb[key]) / 1024 for key in ("VmHWM", "RssAnon", "RssFile"))
 
 
 if __name__ == "__main__":
