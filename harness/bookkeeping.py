@@ -9,7 +9,7 @@ keep-best, the progress bar and the logs. Also where a run starts or resumes.
 """
 
 from harness import UsageError, checkpoints, files, speed
-from harness.evaluation import beats, evaluate, summarize
+from harness.evaluation import beats, greedy_scores, summarize
 from harness.logbook import Logbook
 
 SAVE_EVERY = 10_000  # frames between checkpoints
@@ -80,8 +80,8 @@ class Bookkeeping:
         """Play the evaluation games greedily; keep the model if its mean is the best yet and
         above 0: a model that passes no pipe has not learned, and replaces nothing."""
         episodes, max_score = self.state["eval"]
-        result = summarize(evaluate(self.q_of, self.next_state, episodes, EVAL_SEED,
-                                    max_score))
+        result = summarize(greedy_scores(self.q_of, self.next_state, episodes, EVAL_SEED,
+                                         max_score))
         self.evaluated_at, saved = self.frame, None
         if result["mean"] > 0 and beats(result, self.state["best_mean"]):
             files.save_weights(self.model, self.model_path, self.set_aside)

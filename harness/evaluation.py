@@ -15,8 +15,8 @@ from game import wrapped_flappy_bird as game
 SIDE_BY_SIDE = 16  # games playing at once
 
 
-def evaluate(q_of, next_state, episodes: int, seed: int, max_score: int,
-             report=None) -> list[int]:
+def greedy_scores(q_of, next_state, episodes: int, seed: int, max_score: int,
+                  report=None) -> list[int]:
     """Greedy scores of `episodes` seeded games, each to a crash or `max_score` pipes.
 
     `q_of(states)` gives the Q-values of a list of states, `next_state(image, s_t)` the state
@@ -73,5 +73,5 @@ def eval_mode(q_of, next_state, episodes: int, seed: int, max_score: int) -> Non
     def report(episode, score):
         print(f"game {episode}: score {score}", flush=True)
 
-    scores = evaluate(q_of, next_state, episodes, seed, max_score, report)
+    scores = greedy_scores(q_of, next_state, episodes, seed, max_score, report)
     print(json.dumps(summarize(scores)))

@@ -218,7 +218,7 @@ def test_evaluate_plays_each_game_as_if_alone(monkeypatch):
         return shipped(states) + np.array([0.0, 0.6], np.float32)
 
     monkeypatch.setattr(evaluation, "SIDE_BY_SIDE", 3)  # games wait their turn, too
-    scores = evaluation.evaluate(q_of, qlearn.next_state, 8, 7, 30)
+    scores = evaluation.greedy_scores(q_of, qlearn.next_state, 8, 7, 30)
     seeds = random.Random(7)  # evaluate's games and their seeds, one at a time
     alone = [play_alone(q_of, game.GameState(seed=seeds.getrandbits(32)), 30)
              for _ in range(8)]

@@ -343,7 +343,7 @@ def test_eval_plays_at_most_side_by_side_games_at_once(monkeypatch):
     def q_of(states):  # always nothing: each game ends at its first pipe's height
         return np.tile([1.0, 0.0], (len(states), 1))
 
-    scores = evaluation.evaluate(q_of, qlearn.next_state, 60, 0, 10)
+    scores = evaluation.greedy_scores(q_of, qlearn.next_state, 60, 0, 10)
     assert scores == [0] * 60
     assert most[0] <= evaluation.SIDE_BY_SIDE + 1  # and the one whose game has just ended
 
