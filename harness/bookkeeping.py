@@ -118,8 +118,7 @@ class Bookkeeping:
                 print(f"Train: stopped at frame {self.frame:,}; checkpoint in "
                       f"{self.latest_path.name}, go on with --resume", flush=True)
             return
-        kept = (f"best model in {self.model_path.name} (mean {self.state['best_mean']})"
-                if self.state["kept"] else
+        kept = (f"best model in {self.model_path.name}" if self.state["kept"] else
                 f"no model kept: no evaluation passed a pipe (learning starts after "
                 f"{self.observe:,} frames)")
         print(f"Train: done at frame {self.frame:,} in {self.logbook.minutes():.1f} minutes; "

@@ -24,6 +24,7 @@ except ImportError:  # Windows: no lock; two Trains on one file are the user's t
     fcntl = None
 
 RUN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+# "kept" is False until the run writes a best model, then that file's stamp (see stamp())
 FIELDS = {"run": str, "frame": int, "updates": int, "best_mean": (float, int, type(None)),
           "kept": (list, bool), "minutes": (float, int), "seed": int, "steps": int,
           "observe": int, "eval": list}
