@@ -16,7 +16,9 @@ matrix products here are small, and its threads would only fight TensorFlow's fo
 """
 
 import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -41,6 +43,29 @@ def quiet_stderr():
         os.close(devnull)
 
 
-with quiet_stderr():
-    import keras  # noqa: F401  (loaded here, quietly, for every module that needs it)
+@contextmanager
+def ctrl_c_exits():
+    """A Ctrl-C meanwhile ends the program at once, exit code 130, without Python's traceback
+    through the modules it was loading: nothing has started, so there is nothing to save."""
+    def exit_130(signum, frame):
+        raise SystemExit(130)
+
+    ours = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    if ours:
+        signal.signal(signal.SIGINT, exit_130)
+    try:
+        yield
+    finally:
+        if ours:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# The slow imports (TensorFlow alone takes seconds), once, here, for every module that needs
+# them: quietly, and a Ctrl-C during them stops the program without a traceback.
+with quiet_stderr(), ctrl_c_exits():
+    import keras  # noqa: F401
     import tensorflow  # noqa: F401
+    from skimage.transform import resize  # noqa: F401
+
+    from game import wrapped_flappy_bird  # noqa: F401  (and pygame)

@@ -42,7 +42,7 @@ def env_step_ms(steps: int = 10000, block: int = 100) -> tuple[float, float]:
     load on a shared machine; each is the median over its turns, which a passing spike of load
     does not move. The env's time includes the reset() Gymnasium asks for after a crash.
     """
-    from game.env import FlappyBirdEnv  # here: no other part of the benchmark needs gymnasium
+    from game.env import FlappyBirdEnv  # the one part that needs gymnasium
 
     rng = random.Random(0)
     actions = [int(rng.random() < 0.08) for _ in range(steps)]

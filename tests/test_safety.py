@@ -115,6 +115,27 @@ def test_sigterm_saves_a_checkpoint_and_exits_143_and_a_second_train_waits(tmp_p
     qlearn.load_model(tmp_path / "model.latest.h5")
 
 
+def test_sighup_saves_a_checkpoint_and_exits_129(tmp_path):
+    process = start_train(tmp_path, "--observe", "100")
+    process.send_signal(signal.SIGHUP)  # the terminal it ran in was closed
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 129
+    state = json.loads((tmp_path / "model.train.json").read_text())
+    assert f"stopped at frame {state['frame']:,};" in out
+    qlearn.load_model(tmp_path / "model.latest.h5")
+
+
+def test_ctrl_c_while_tensorflow_loads_exits_130_without_a_traceback():
+    process = subprocess.Popen([sys.executable, str(REPO / "qlearn.py"), "-m", "Eval"],
+                               env=headless_unbuffered(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    time.sleep(1)  # Python is up; TensorFlow takes seconds to load
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert out == ""  # stopped before Eval began: its first line is TensorFlow's device
+    assert process.returncode == 130 and err == ""
+
+
 def test_ctrl_c_in_eval_exits_130():
     env = headless_unbuffered()
     process = subprocess.Popen([sys.executable, str(REPO / "qlearn.py"), "-m", "Eval",
