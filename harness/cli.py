@@ -6,6 +6,7 @@ values or files that will not do. Ctrl-C ends a mode with 130, SIGTERM with 143 
 """
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -108,6 +109,8 @@ def check(args, given: set, batch: int, replay_memory: int) -> None:
             raise UsageError(f"--{flag} writes a {suffix} file, not {path.name}")
         if not path.parent.is_dir():
             raise UsageError(f"--{flag} {path}: no folder {path.parent} to write it in")
+        if not os.access(path.parent, os.W_OK):  # known now, not after the games it records
+            raise UsageError(f"--{flag} {path}: cannot write in {path.parent}")
 
 
 def stop_on_signals() -> None:
