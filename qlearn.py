@@ -28,7 +28,7 @@ OBSERVATION = 5_000  # frames of random play that fill the replay memory before 
 EXPLORE = 150_000  # frames over which epsilon anneals (original 3,000,000: days on a CPU)
 INITIAL_EPSILON = 0.1  # chance of a random action once learning starts
 FINAL_EPSILON = 0.0001  # chance of a random action after EXPLORE frames
-REPLAY_MEMORY = 50_000  # transitions remembered (about 330 MB: frames are shared uint8)
+REPLAY_MEMORY = 30_000  # transitions remembered: about 200 MB, frames shared (original 50,000)
 BATCH = 32  # transitions per learning update
 FRAME_PER_ACTION = 1  # frames per action choice: the bird may flap on any frame
 LEARNING_RATE = 1e-4  # Adam's step size while epsilon anneals ...
@@ -189,7 +189,7 @@ def epsilon_at(t: int, observe: int) -> float:
 
 
 def learning_rate_at(t: int, observe: int, steps: int) -> float:
-    """LEARNING_RATE while epsilon anneals, then falling to FINAL_LEARNING_RATE at the last frame."""
+    """LEARNING_RATE while epsilon anneals, then down to FINAL_LEARNING_RATE at the last frame."""
     explored = observe + EXPLORE
     return linear_schedule(LEARNING_RATE, FINAL_LEARNING_RATE, max(steps - explored, 1),
                            t - explored)

@@ -174,8 +174,9 @@ def main() -> None:
 
 def train_peak_mb() -> tuple[float, float, float]:
     """Memory of `qlearn.py -m Train` as a user's run goes: 60,000 frames with the default
-    observation, so the replay memory fills (at 50,000) while it learns. Returns the peak RSS
-    from start to end, and at the end its private part and its file-backed part (library code).
+    observation, so the replay memory fills (at 30,000) while it learns, and two evaluations
+    run (at 25,000 and 50,000). Returns the peak RSS from start to end, and at the end its
+    private part and its file-backed part (library code).
 
     Read as the child's own /proc/self/status at exit (Linux): getrusage's maxrss of a child
     would also count this process's memory, which the child shares between fork and exec.

@@ -169,13 +169,13 @@ def test_replay_memory_is_bounded_and_shares_frames():
     assert newer[0].dtype == np.uint8 and newer[0].shape == (80, 80)
 
 
-def test_a_full_replay_memory_fits_in_400_mb():
+def test_a_full_replay_memory_fits_in_250_mb():
     tracemalloc.start()
     replay_memory, recent = deque(maxlen=qlearn.REPLAY_MEMORY), deque()
     play_into(replay_memory, recent, [(0.1, False, False)] * 5_000)
     used, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert used * qlearn.REPLAY_MEMORY / 5_000 < 400e6
+    assert used * qlearn.REPLAY_MEMORY / 5_000 < 250e6
 
 
 def test_sample_minibatch_gives_the_learning_steps_arrays():
