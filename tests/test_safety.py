@@ -33,13 +33,21 @@ def headless_unbuffered() -> dict:
     return env | {"PYTHONUNBUFFERED": "1"}
 
 
+def ctrl_c_as_on_a_terminal():
+    """In a child before it starts: SIGINT as a terminal's Ctrl-C gives it, even where these
+    tests run as a background job, which a shell starts with SIGINT ignored (and that the
+    program then rightly keeps ignoring)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_train(folder, *flags):
     """A long Train in the background, returned once its loop runs."""
     env = headless_unbuffered()
     process = subprocess.Popen([sys.executable, str(REPO / "qlearn.py"), "-m", "Train",
                                 "--steps", "100000", "--model", str(folder / "model.h5"),
                                 *flags], cwd=folder, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_as_on_a_terminal)
     for line in process.stdout:
         if line.startswith("Train: 100,000 frames"):
             break
@@ -128,7 +136,8 @@ def test_sighup_saves_a_checkpoint_and_exits_129(tmp_path):
 def test_ctrl_c_while_tensorflow_loads_exits_130_without_a_traceback():
     process = subprocess.Popen([sys.executable, str(REPO / "qlearn.py"), "-m", "Eval"],
                                env=headless_unbuffered(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_as_on_a_terminal)
     time.sleep(1)  # Python is up; TensorFlow takes seconds to load
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
@@ -140,7 +149,8 @@ def test_ctrl_c_in_eval_exits_130():
     env = headless_unbuffered()
     process = subprocess.Popen([sys.executable, str(REPO / "qlearn.py"), "-m", "Eval",
                                 "--episodes", "500"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=ctrl_c_as_on_a_terminal)
     process.stdout.readline()  # TensorFlow's device line: the mode has started
     time.sleep(3)
     process.send_signal(signal.SIGINT)
