@@ -10,7 +10,8 @@
     plot         Plot mode: a run's learning curve
     cli          the command line: flags, their checks, one-line errors, exit codes
 
-qlearn.py imports this package; nothing here imports qlearn. Import it before numpy: numpy's
+qlearn.py imports this package; nothing here imports qlearn. Importing it loads the slow
+libraries (TensorFlow's seconds) quietly, where Ctrl-C just stops. Import it before numpy: numpy's
 matrix products here are small, and its threads would only fight TensorFlow's for the cores
 (preprocessing went from 0.3 to 12 ms a frame), so it is told so before it loads.
 """
@@ -45,8 +46,8 @@ def quiet_stderr():
 
 @contextmanager
 def ctrl_c_exits():
-    """A Ctrl-C meanwhile ends the program at once, exit code 130, without Python's traceback
-    through the modules it was loading: nothing has started, so there is nothing to save."""
+    """While the block runs, Ctrl-C ends the program at once, exit code 130, without Python's
+    traceback through the modules it was loading: nothing has started, so nothing is lost."""
     def exit_130(signum, frame):
         raise SystemExit(130)
 
