@@ -47,10 +47,10 @@ class Bookkeeping:
         state = checkpoints.load(args.model, args.observe_range)
         files.load_weights(self.model, self.latest_path)
         print(f"Train: resuming {state['run']} at frame {state['frame']:,}")
-        if args.steps_given and args.steps < state["frame"]:
-            raise UsageError(f"--steps {args.steps:,} ends before the run's frame "
-                             f"{state['frame']:,}")
         if args.steps_given:
+            if args.steps < state["frame"]:
+                raise UsageError(f"--steps {args.steps:,} ends before the run's frame "
+                                 f"{state['frame']:,}")
             state["steps"] = args.steps
         eval_games = [args.episodes or state["eval"][0], args.max_score or state["eval"][1]]
         if eval_games != state["eval"]:

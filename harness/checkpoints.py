@@ -59,14 +59,15 @@ def lock(model_path: Path):
 def check_paths(model_path: Path, resume: bool) -> None:
     """Before a Train touches anything: its files' names are free for files, and a run to
     resume is there."""
-    for path in (model_path, *paths(model_path)):
+    latest_path, progress_path, lock_path = paths(model_path)
+    for path in (model_path, latest_path, progress_path, lock_path):
         if path.is_dir():
             raise UsageError(f"{path} is a folder where Train keeps a file")
     runs = model_path.parent / "runs"
     if runs.exists() and not runs.is_dir():
         raise UsageError(f"{runs} is a file where Train keeps its logs' folder")
-    if resume and not paths(model_path)[1].is_file():
-        raise UsageError(f"nothing to resume: {paths(model_path)[1]} not found")
+    if resume and not progress_path.is_file():
+        raise UsageError(f"nothing to resume: {progress_path} not found")
 
 
 def load(model_path: Path, observe_range: tuple[int, int]) -> dict:

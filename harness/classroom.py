@@ -17,7 +17,7 @@ import pygame
 import tensorflow as tf
 
 from game import wrapped_flappy_bird as game
-from game.play import DIM, draw_text
+from game.play import DIM, draw_text, quits
 from harness import UsageError, quiet_stderr
 from harness.files import written_whole
 
@@ -94,8 +94,7 @@ class Classroom:
     def handle(self, events) -> None:
         """The keys: P pause, N one frame while paused, T panels, S saliency, Q or closing quit."""
         for event in events:
-            if event.type == pygame.QUIT or (event.type == pygame.KEYDOWN and
-                                             event.key in (pygame.K_q, pygame.K_ESCAPE)):
+            if quits(event):
                 self.closed = True
             elif event.type == pygame.KEYDOWN:
                 self.paused ^= event.key == pygame.K_p

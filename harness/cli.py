@@ -97,9 +97,9 @@ def check(args, given: set, batch: int, replay_memory: int) -> None:
         raise UsageError("--record and --saliency-at do not go together")
     if args.mode == "Run" and "out" in given and "saliency_at" not in given:
         raise UsageError("--out goes with --saliency-at in Run")
-    for flag in ("model", "record", "out", "run"):
+    for flag in ("model", "record", "out"):
         path = getattr(args, flag)
-        if flag != "run" and path is not None and path.is_dir():
+        if path is not None and path.is_dir():
             raise UsageError(f"--{flag} {path} is a folder; it takes a file")
     for flag, suffix in (("record", ".gif"), ("out", ".png")):
         path = getattr(args, flag)

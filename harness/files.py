@@ -62,22 +62,20 @@ def load_weights(model: keras.Model, path: Path) -> keras.Model:
     if not path.is_file():
         raise UsageError(f"model file not found: {path}")
     layers = [layer for layer in model.layers if layer.weights]
+    not_ours = f"cannot load weights from {path}: not a model file of this network"
     try:
         with h5py.File(path, "r") as f:
             groups = [f[name] for name in f.attrs["layer_names"]]
             arrays = [[group[name][()] for name in group.attrs["weight_names"]]
                       for group in groups if len(group.attrs["weight_names"])]
     except (OSError, KeyError, TypeError, ValueError, AttributeError) as error:  # h5py's ways
-        raise UsageError(f"cannot load weights from {path}: not a model file of this network "
-                         f"({str(error).splitlines()[0][:100]})") from None
+        raise UsageError(f"{not_ours} ({str(error).splitlines()[0][:100]})") from None
     shapes = [[tuple(weight.shape) for weight in layer.weights] for layer in layers]
     if [[array.shape for array in layer] for layer in arrays] != shapes:
-        raise UsageError(f"cannot load weights from {path}: not a model file of this network "
-                         "(its layers have other shapes)")
+        raise UsageError(f"{not_ours} (its layers have other shapes)")
     try:
         for layer, values in zip(layers, arrays):
             layer.set_weights([np.asarray(value, np.float32) for value in values])
     except (TypeError, ValueError):
-        raise UsageError(f"cannot load weights from {path}: not a model file of this network "
-                         "(its numbers are not numbers)") from None
+        raise UsageError(f"{not_ours} (its numbers are not numbers)") from None
     return model

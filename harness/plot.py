@@ -32,9 +32,7 @@ def plot(runs: Path, run_dir: Path | None, out: Path | None) -> None:
     run_dir = run_dir or (newest[-1].parent if newest else runs)
     if not (run_dir / "games.csv").is_file():
         raise UsageError(f"no training run to plot: {run_dir} has no games.csv")
-    out = out or run_dir / "learning_curve.png"
-    if out.suffix.lower() != ".png":
-        raise UsageError(f"--out must name a .png file, not {out}")
+    out = out or run_dir / "learning_curve.png"  # a given --out is a .png: cli.check
     games = read_csv(run_dir / "games.csv", ("frame", "minutes", "score"))
     evals = (read_csv(run_dir / "evals.csv", ("frame", "median"))
              if (run_dir / "evals.csv").is_file() else {"frame": [], "median": []})
