@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-from test_qlearn import REPO, assert_one_line_error, qlearn_cli
+from conftest import REPO, assert_one_line_error, qlearn_cli
 
 import qlearn
 from game import wrapped_flappy_bird as game
