@@ -5,16 +5,18 @@
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
 network, the Bellman targets, experience replay, epsilon-greedy, then the training loop and Run.
-Beyond the blog, from the DQN papers after it: a target network, Double DQN, three-step returns
-and the Huber loss. What is not the lesson (speed, files, evaluation, logs, the window, the
-command line, the modes Eval, Play and Plot) is in harness/; `python qlearn.py -h` lists all.
+Beyond the original's code: a target network and the Huber loss (the clipped error) of the 2015
+Nature DQN paper that the blog cites, then Double DQN and three-step returns from later papers.
+What is not the lesson (speed, files, evaluation, logs, the window, the command line, the modes
+Eval, Play and Plot) is in harness/; `python qlearn.py -h` lists all.
 """
 
-import random  # noqa: I001  (harness before numpy: see harness/__init__.py)
+import random  # noqa: I001  (harness is imported before keras and numpy, on purpose)
 import sys
 from collections import deque
 
-from harness import bookkeeping, classroom, cli, evaluation, files, speed  # first: see harness/
+# harness first: it loads TensorFlow without its start-up log, and keeps numpy to one thread
+from harness import bookkeeping, classroom, cli, evaluation, files, speed
 
 import keras
 import numpy as np
@@ -35,46 +37,46 @@ LEARNING_RATE = 1e-4  # Adam's step size while epsilon anneals ...
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
 TRAIN_EVERY = 5  # frames per learning update (original 1): each frame is still replayed ~6 times
 TARGET_SYNC = 250  # learning updates between copies of the network into the target network
-N_STEP = 3  # frames of rewards summed in a target before Q's own estimate (original 1)
+N_STEP = 3  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)
 TRAIN_SCORE_CAP = 50  # pipes at which a training game stops, so game starts stay in memory
 TOTAL_FRAMES = 200_000  # frames in a Train run
-IMG_ROWS, IMG_COLS = 80, 80  # the network sees 80 x 80 grayscale frames ...
-IMG_CHANNELS = 4  # ... the last four, stacked, newest first
+IMG_ROWS, IMG_COLS = 80, 80  # the network sees 80 x 80 gray images, [x, y]: rows run along x
+IMG_CHANNELS = 4  # ... the last four frames' images, stacked, newest first
 
 # ---------------------------------------------------------------- image preprocessing
 
 
 def preprocess(image: np.ndarray) -> np.ndarray:
-    """The blog's three steps on a game frame: uint8 (288, 512, 3) -> uint8 (80, 80), indexed
-    [x, y] as pygame draws. The same numbers as the scikit-image calls in the comments, from
-    speed.py's faster versions; bytes, to fit the replay memory (the network divides by 255).
-    """
+    """The blog's three steps on the game's image: uint8 (288, 512, 3) -> uint8 (80, 80), [x, y]
+    as pygame draws; speed.py's faster scikit-image calls (in the comments), within 0.6/255.
+    Bytes, to fit the replay memory: buildmodel()'s network takes them as they are, 0..255."""
     x_t = speed.grayscale(image)  # skimage.color.rgb2gray(image)
     x_t = speed.resize(x_t, (IMG_ROWS, IMG_COLS))  # skimage.transform.resize(x_t, (80, 80))
     return speed.rescale_intensity(x_t, 0, 255)  # exposure.rescale_intensity(out_range=...)
 
 
 def next_state(image: np.ndarray, s_t: tuple | None = None) -> tuple:
-    """The state after a frame: its preprocessed image in front of the last three of s_t.
-
-    A state is a tuple of IMG_CHANNELS frames, newest first, that share memory with the states
-    before and after it; a new game's state (no s_t) is its first frame four times.
-    """
+    """The state after a frame: its preprocessed image in front of the last three of s_t, a
+    tuple of IMG_CHANNELS images, newest first, shared with the states before and after it; a
+    new game's state (no s_t) is its first image four times."""
     x_t1 = preprocess(image)
     return (x_t1,) * IMG_CHANNELS if s_t is None else (x_t1,) + s_t[:IMG_CHANNELS - 1]
 
 
 def network_input(states) -> np.ndarray:
-    """States -> the network's input layout: uint8 (n, 80, 80, 4), frames on the last axis."""
+    """States -> the network's input layout: uint8 (n, 80, 80, 4), images on the last axis."""
     return np.stack([np.stack(s_t, axis=-1) for s_t in states])
 
 # ---------------------------------------------------------------- the network
 
 
 def buildmodel() -> keras.Model:
-    """The original's CNN: three convolutions and two dense layers, a Q-value per action."""
+    """The original's CNN: three convolutions and two dense layers, a Q-value per action.
+    Its input: preprocess()'s frames as they are, stacked newest first on the last axis."""
     model = keras.Sequential([
-        keras.Input((IMG_ROWS, IMG_COLS, IMG_CHANNELS)),
+        keras.Input((IMG_ROWS, IMG_COLS, IMG_CHANNELS)),  # 0..255, as preprocess() gives them
+        # to 0..1, here alone (the original's last commit, "normalize"); no weights to load
+        keras.layers.Lambda(lambda x: keras.ops.cast(x, "float32") / 255, name="divide_by_255"),
         keras.layers.Conv2D(32, 8, strides=4, padding="same", activation="relu"),  # 20x20x32
         keras.layers.Conv2D(64, 4, strides=2, padding="same", activation="relu"),  # 10x10x64
         keras.layers.Conv2D(64, 3, strides=1, padding="same", activation="relu"),  # 10x10x64
@@ -94,9 +96,9 @@ def load_model(path) -> keras.Model:
 
 
 def q_function(model: keras.Model):
-    """Q-values of states, (n, ACTIONS), by one compiled call (x / 255 as the blog's input)."""
+    """Q-values of states, (n, ACTIONS), by one compiled call: model.predict's work, faster."""
     spec = tf.TensorSpec([None, IMG_ROWS, IMG_COLS, IMG_CHANNELS], tf.uint8)
-    q_graph = tf.function(lambda stacks: model(tf.cast(stacks, tf.float32) / 255, training=False),
+    q_graph = tf.function(lambda stacks: model(stacks, training=False),
                           input_signature=[spec]).get_concrete_function()
     return lambda states: q_graph(network_input(states)).numpy()
 
@@ -125,7 +127,6 @@ def learning_step(model: keras.Model, target_model: keras.Model):
 
     @tf.function
     def train_on_minibatch(s_t, a_t, return_t, s_tn, discount):
-        s_t, s_tn = tf.cast(s_t, tf.float32) / 255, tf.cast(s_tn, tf.float32) / 255
         y = bellman_targets(return_t, discount, model(s_tn), target_model(s_tn))
         with tf.GradientTape() as tape:
             q_t = model(s_t, training=True)
@@ -211,6 +212,8 @@ def one_hot(a_t: int) -> np.ndarray:
 
 def train(args) -> None:
     """Learn to play: observe, explore, train; keep the best greedy model in args.model."""
+    keras.utils.set_random_seed(args.seed)  # one seed, one run: the first weights, and
+    tf.config.experimental.enable_op_determinism()  # TensorFlow's ops done in one order
     model, target_model = buildmodel(), buildmodel()
     q_of, train_on_minibatch = q_function(model), learning_step(model, target_model)
     books = bookkeeping.Bookkeeping(args, model, q_of, next_state, EXPLORE)  # or resumes
@@ -221,14 +224,13 @@ def train(args) -> None:
     replay_memory, recent = deque(maxlen=REPLAY_MEMORY), deque()
     game_state = game.GameState(seed=books.seed + t)
     s_t, loss, max_q = next_state(game_state.draw()), 0.0, 0.0
-    with books:  # saves a checkpoint at the end, and at Ctrl-C or a kill
+    with books:  # saves a checkpoint at the end, and at Ctrl-C, SIGTERM or SIGHUP
         while t < steps:
             # act: epsilon-greedy on the state s_t
             epsilon = epsilon_at(t, observe)
             a_t = choose_action(q_of, s_t, epsilon) if t % FRAME_PER_ACTION == 0 else 0
 
-            # step the game; a crash starts the next game at once, so keep this one's score
-            score = game_state.score
+            # step the game (a crash starts the next game at once, its score kept)
             image, r_t, terminal = game_state.frame_step(one_hot(a_t))
             capped = game_state.score >= TRAIN_SCORE_CAP  # no crash: Q(s_t1) still counts
 
@@ -237,10 +239,11 @@ def train(args) -> None:
             remember(replay_memory, recent, (s_t, a_t, r_t, s_t1, terminal), terminal or capped)
             s_t, t = s_t1, t + 1
             if terminal or capped:  # a new game: its first frame four times
-                books.game_over(t, game_state.score if capped else score)
-                if capped:
+                if capped:  # ended as a crash ends it: its score kept, the next game drawn
                     game_state.reset()
-                s_t = next_state(image if terminal else game_state.draw())
+                    image = game_state.draw()
+                books.game_over(t, game_state.final_score)
+                s_t = next_state(image)
 
             # learn from a random minibatch, every TRAIN_EVERY frames once the memory is full
             # enough; copy the network into the target network every TARGET_SYNC updates
@@ -262,13 +265,12 @@ def play_game(q_of, game_state, watch) -> int:
     """One greedy game, to a crash or until `watch` stops it; returns its score."""
     s_t = next_state(game_state.draw())
     while not watch.stopped:
-        score = game_state.score  # a crash starts the next game at once: keep this one's
         q_values = q_of([s_t])[0]
         a_t = int(q_values.argmax())
         watch.show(game_state, s_t, q_values, a_t)
         image, _, terminal = game_state.frame_step(one_hot(a_t))
-        if terminal:
-            return score
+        if terminal:  # the next game has started: the game tells the finished one's score
+            return game_state.final_score
         s_t = next_state(image, s_t)
     return game_state.score
 

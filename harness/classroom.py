@@ -4,7 +4,7 @@
     python qlearn.py -m Run --record bird.gif  # also the first 30 seconds as a GIF
     python qlearn.py -m Run --seed 3 --saliency-at 120 --out saliency.png   # one frame, headless
 
-Beside the game: the network's four input frames (newest first), its Q-values as bars with the
+Beside the game: the network's four input images (newest first), its Q-values as bars with the
 chosen action marked, and the keys: P pause, N one frame while paused, T panels, S saliency
 (where max Q is most sensitive, in red), Q quit. Where no display exists, the games are played
 headless and only their scores printed.
@@ -22,8 +22,10 @@ from harness import UsageError, quiet_stderr
 from harness.files import written_whole
 
 PANEL_WIDTH = 200  # the panel beside the 288-pixel game
-INPUT_SIZE = 80  # the network's frames, drawn at their own size, two by two
-Q_RANGE = (-1.0, 10.0)  # bar scale: a crash is -1, passing pipes forever 0.1 / (1 - 0.99) = 10
+INPUT_SIZE = 80  # the network's images, drawn at their own size, two by two
+# The bars' scale: a crash is -1; a bird that passes pipes forever gets 0.1 a frame and 0.9
+# more at each pipe (one every 36 frames), Q up to 0.1 / (1 - 0.99) + 0.9 / (1 - 0.99 ** 36) = 13
+Q_RANGE = (-1.0, 13.0)
 BAR_X, BAR_WIDTH, BAR_HEIGHT = 70, 120, 14  # in the panel
 INPUTS_Y, BARS_Y, KEYS_Y = 30, 272, 350  # where the panel's three parts start
 ACTION_NAMES = ("nothing", "flap")  # by action index
@@ -35,16 +37,16 @@ SALIENCY_MAX_FRAME = 30_000  # --saliency-at plays up to this frame (over 16 min
 
 
 def saliency_function(model, network_input):
-    """A compiled call: where the network looks. A state (four (80, 80) frames) -> (80, 80).
+    """A compiled call: where the network looks. A state (four (80, 80) images) -> (80, 80).
 
     The gradient of the greedy action's Q-value with respect to the input, times the input:
-    how much max Q would change if a pixel went dark, summed over the four frames in size and
+    how much max Q would change if a pixel went dark, summed over the four images in size and
     scaled to a maximum of 1. The gradient alone is spread over the empty sky (beside the bird
     as much as on it); times the input, it marks the bird, pipes and ground that count.
     """
     @tf.function(input_signature=[tf.TensorSpec([1, INPUT_SIZE, INPUT_SIZE, 4], tf.uint8)])
     def saliency(stacks):
-        x = tf.cast(stacks, tf.float32) / 255
+        x = tf.cast(stacks, tf.float32)  # the network's input as it is: it divides by 255
         with tf.GradientTape() as tape:
             tape.watch(x)
             best_q = tf.reduce_max(model(x, training=False))
@@ -72,7 +74,7 @@ def bar_end(q_value: float) -> int:
 
 
 class Classroom:
-    """The game and, beside it, the network's input frames, its Q-values and the keys.
+    """The game and, beside it, the network's input images, its Q-values and the keys.
 
     Opens a window, or draws `headless` on a surface of the same size (tests, the saliency
     PNG). `saliency_of(s_t)` returns the (80, 80) map that the S key overlays.
@@ -138,11 +140,11 @@ class Classroom:
 
     @staticmethod
     def draw_inputs(panel: pygame.Surface, s_t: tuple) -> None:
-        """The four 80 x 80 frames the network gets, newest first, two by two."""
+        """The four 80 x 80 images the network gets, newest first, two by two."""
         draw_text(panel, ["what the network sees"], 10, 8)
-        for i, frame in enumerate(s_t):
+        for i, x_t in enumerate(s_t):
             x, y = 10 + (i % 2) * (INPUT_SIZE + 10), INPUTS_Y + (i // 2) * (INPUT_SIZE + 24)
-            panel.blit(pygame.surfarray.make_surface(np.stack([frame] * 3, axis=-1)), (x, y))
+            panel.blit(pygame.surfarray.make_surface(np.stack([x_t] * 3, axis=-1)), (x, y))
             draw_text(panel, ["now" if i == 0 else f"{i} before"], x, y + INPUT_SIZE + 4, DIM)
 
     @staticmethod
@@ -165,7 +167,7 @@ class Watch:
     --episodes, --record's GIF and --saliency-at's picture. `stopped` ends the games."""
 
     def __init__(self, args, model, network_input):
-        self.episodes, self.played, self.frame = args.episodes, 0, 0
+        self.episodes, self.played, self.frame = args.episodes, 0, 0  # frame: a time, from 0
         self.saliency_at, self.out = args.saliency_at, args.out
         self.record, self.pictures = args.record, []
         saliency_of = saliency_function(model, network_input)

@@ -7,16 +7,14 @@ import subprocess
 import sys
 import tracemalloc
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO, assert_one_line_error, qlearn_cli
 
 import qlearn
 from game import wrapped_flappy_bird as game
 from harness import evaluation, files
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def game_frames(count: int, seed: int = 0) -> list:
@@ -74,9 +72,55 @@ def test_network_input_puts_the_newest_frame_first_on_the_last_axis():
 def test_buildmodel_is_the_originals_network():
     model = qlearn.buildmodel()
     shapes = [tuple(layer.output.shape[1:]) for layer in model.layers]
-    assert shapes == [(20, 20, 32), (10, 10, 64), (10, 10, 64), (6400,), (512,), (2,)]
+    assert shapes == [(80, 80, 4), (20, 20, 32), (10, 10, 64), (10, 10, 64), (6400,), (512,),
+                      (2,)]
     assert model.input_shape == (None, 80, 80, 4)
     assert model.count_params() == 3_356_322  # 8,224 + 32,832 + 36,928 + 3,277,312 + 1,026
+
+
+def shipped_states(count: int, seed: int = 0) -> list:
+    """States of a real game, as next_state() makes them: preprocess()'s frames, newest first."""
+    s_t, states = None, []
+    for image in game_frames(count, seed):
+        s_t = qlearn.next_state(image, s_t)
+        states.append(s_t)
+    return states
+
+
+def test_the_shipped_model_loads_into_buildmodel_both_ways():
+    ours = qlearn.load_model(qlearn.cli.MODEL_PATH)
+    keras_own = qlearn.buildmodel()
+    keras_own.load_weights(qlearn.cli.MODEL_PATH)  # Keras's H5 reader: the division has no weights
+    for a, b in zip(ours.get_weights(), keras_own.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(ours.get_weights()) == 10 and np.abs(ours.get_weights()[0]).max() > 0.05
+
+
+def test_the_network_divides_by_255_once_giving_the_numbers_it_did_before():
+    import keras
+    import tensorflow as tf
+    model = qlearn.load_model(qlearn.cli.MODEL_PATH)
+    after_division = keras.Sequential(model.layers[1:])  # the same layers, the same weights
+    # q_function as it was: the division its own, outside the network
+    q_graph = tf.function(lambda stacks: after_division(tf.cast(stacks, tf.float32) / 255,
+                                                        training=False))
+    states = shipped_states(40)[::4]
+    before = q_graph(qlearn.network_input(states)).numpy()
+    np.testing.assert_array_equal(qlearn.q_function(model)(states), before)
+
+
+def test_a_students_own_loop_on_preprocess_frames_plays_as_the_shipped_bird():
+    model = qlearn.buildmodel()
+    model.load_weights(qlearn.cli.MODEL_PATH)
+    q_of = qlearn.q_function(model)
+    game_state = game.GameState(seed=2024)
+    frames = [qlearn.preprocess(game_state.draw())] * 4  # newest first, as the blog stacks
+    while game_state.score < 20:
+        q_values = model(np.stack(frames, axis=-1)[None]).numpy()[0]  # as a student would
+        np.testing.assert_allclose(q_values, q_of([tuple(frames)])[0], rtol=1e-5, atol=1e-5)
+        image, _, terminal = game_state.frame_step(qlearn.one_hot(int(q_values.argmax())))
+        assert not terminal, f"crashed at {game_state.final_score}"
+        frames = [qlearn.preprocess(image)] + frames[:3]
 
 
 def test_bellman_targets_on_a_hand_made_minibatch():
@@ -202,11 +246,10 @@ def play_alone(q_of, game_state, max_score: int) -> int:
     """One greedy game on its own: frames preprocessed and stacked newest first, by hand."""
     frames = [qlearn.preprocess(game_state.draw())] * 4
     while game_state.score < max_score:
-        score = game_state.score
         q = q_of([tuple(frames)])[0]
         image, _, terminal = game_state.frame_step([0, 1] if q[1] > q[0] else [1, 0])
         if terminal:
-            return score
+            return game_state.final_score
         frames = [qlearn.preprocess(image)] + frames[:3]
     return game_state.score
 
@@ -236,14 +279,18 @@ def test_importing_qlearn_does_nothing():
     assert eval(listing) == before
 
 
+def test_a_bare_pytest_from_the_repository_finds_its_packages():
+    # `pytest` alone puts no working directory on sys.path; nor does `python -P -c`; a test
+    # module that imports nothing from conftest still finds game (and qlearn, harness)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    test = "tests/test_game.py::test_gravity_adds_one_per_frame_up_to_ten"
+    code = f"import sys, pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', {test!r}]))"
+    process = subprocess.run([sys.executable, "-P", "-c", code], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert process.returncode == 0 and "1 passed" in process.stdout, process.stdout
+
+
 # ---------------------------------------------------------------- the command line
-
-
-def qlearn_cli(*args, cwd=REPO):
-    """Run `python qlearn.py ARGS` headless; return the finished process."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    return subprocess.run([sys.executable, str(REPO / "qlearn.py"), *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +326,21 @@ def test_train_output_off_a_terminal_is_a_few_plain_lines_not_one_per_game(train
     assert len(lines) <= 6 and "\r" not in process.stdout  # no bar drawn into a file
     assert sum(line.startswith("eval") for line in lines) == 1
     assert lines[-1].startswith("Train: done at frame 400")
+
+
+def test_one_seed_repeats_a_run(trained, tmp_path):
+    folder, _ = trained  # the same flags, the same (default) seed 0
+    again = qlearn_cli("-m", "train", "--steps", 400, "--observe", 100,
+                       "--model", tmp_path / "model.h5")
+    assert again.returncode == 0, again.stderr
+    first, second = (qlearn.load_model(where / "model.latest.h5") for where in (folder, tmp_path))
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+    def games(where):  # frame and score of each training game, without the minutes
+        (run,) = (where / "runs").iterdir()
+        return [line.split(",")[::2] for line in (run / "games.csv").read_text().splitlines()]
+    assert games(folder) == games(tmp_path) and len(games(folder)) > 5
 
 
 def test_the_mean_not_the_median_picks_the_model_to_keep():
@@ -334,17 +396,45 @@ def test_run_headless_plays_one_game_and_leaves_the_model_untouched(trained, tmp
         assert gif.size == (144, 256) and gif.n_frames >= 10
 
 
-def assert_one_line_error(process, code, *words):
-    assert process.returncode == code
-    assert "Traceback" not in process.stderr
-    lines = process.stderr.strip().splitlines()
-    assert len(lines) == 1 and all(word in lines[0] for word in words), process.stderr
-
-
 def test_unknown_mode_is_a_usage_error_naming_the_modes(tmp_path):
     process = qlearn_cli("-m", "Fly", cwd=tmp_path)
     assert_one_line_error(process, 2, "Fly", "Train", "Run", "Eval")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_missing_package_is_one_line_saying_how_to_install():
+    code = ("import runpy, sys; sys.modules['keras'] = None; sys.argv = ['qlearn.py', '-m', 'Eval']"
+            "; runpy.run_path('qlearn.py', run_name='__main__')")
+    process = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                             text=True, timeout=300)
+    assert_one_line_error(process, 1, "keras", "pip install -r requirements.txt")
+
+
+def test_another_python_is_told_which_pythons_work_as_the_readme_says():
+    import harness
+    error = ModuleNotFoundError("No module named 'tensorflow'")
+    line = harness.missing_package(error, (3, 14))
+    assert line.startswith("qlearn.py needs Python 3.11 to 3.13, not 3.14") and "\n" not in line
+    assert harness.missing_package(error, (3, 10)).startswith("qlearn.py needs Python 3.11 to")
+    assert harness.missing_package(error, (3, 13)).endswith(": pip install -r requirements.txt")
+    assert harness.PYTHONS == ((3, 11), (3, 13))
+    for name in ("README.md", "requirements.txt"):
+        assert "Python 3.11, 3.12 or 3.13" in " ".join((REPO / name).read_text().split())
+
+
+def test_on_the_cpu_beside_an_nvidia_gpu_train_says_what_tensorflow_lacks(monkeypatch, tmp_path):
+    import tensorflow as tf
+
+    from harness import speed
+    cuda = f'pip install "tensorflow[and-cuda]=={tf.__version__}"'
+    monkeypatch.setattr(speed, "NVIDIA_DRIVER", tmp_path / "none")
+    assert speed.device_line([]) == f"TensorFlow {tf.__version__} runs on CPU"
+    (tmp_path / "version").write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module 550\n")
+    monkeypatch.setattr(speed, "NVIDIA_DRIVER", tmp_path / "version")
+    assert speed.device_line([]).startswith(f"TensorFlow {tf.__version__} runs on CPU (")
+    assert cuda in speed.device_line([]) or sys.platform != "linux"
+    for name in ("README.md", "requirements.txt"):  # the same command, where a newcomer reads
+        assert cuda in (REPO / name).read_text()
 
 
 def test_help_names_every_mode(capsys):
