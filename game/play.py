@@ -52,7 +52,7 @@ class Play:
         else:
             raise game.NoDisplay("no display here to open a window on")
         self.game_state = game.GameState(seed=seed)
-        self.best = self.last = 0
+        self.best = 0
         self.over = self.closed = False
 
     def step(self, events) -> None:
@@ -66,12 +66,9 @@ class Play:
         if self.over:
             self.over = not start  # the game behind is already the next one, waiting
         else:
-            score = self.game_state.score  # a crash starts the next game at once: keep this one's
             _, _, terminal = self.game_state.frame_step(game.INPUT_ACTIONS[int(flap)])
-            if terminal:
-                self.over, self.last, self.best = True, score, max(self.best, score)
-            else:
-                self.best = max(self.best, self.game_state.score)
+            self.over = terminal  # a pipe may be passed on the frame of the crash: both count
+            self.best = max(self.best, self.game_state.score, self.game_state.final_score)
         self.draw()
 
     def draw(self) -> None:
@@ -81,7 +78,8 @@ class Play:
         draw_text(self.surface, [f"best {self.best}"], 10, 10)
         draw_text(self.surface, PLAY_KEYS, 10, game.SCREENHEIGHT - 40, DIM)
         if self.over:
-            draw_text(self.surface, [f"crashed at {self.last}", "press a key to play again"],
+            draw_text(self.surface, [f"crashed at {self.game_state.final_score}",
+                                     "press a key to play again"],
                       40, game.SCREENHEIGHT // 2 - 60, size=28)
 
     def run(self) -> None:

@@ -1,11 +1,12 @@
 """FlappyBird as the original Keras-FlappyBird's wrapper played it, rule for rule, headless.
 
     from game import wrapped_flappy_bird as game
-    state = game.GameState(seed=0)
-    image, reward, terminal = state.frame_step([0, 1])   # [1, 0] does nothing, [0, 1] flaps
+    game_state = game.GameState(seed=0)
+    image, reward, terminal = game_state.frame_step([0, 1])   # [1, 0] nothing, [0, 1] flaps
 
 `image` is the screen as uint8 (288, 512, 3), indexed [x, y, rgb]; rewards are 0.1 alive,
-1 for a pipe passed, -1 for a crash, after which the game starts anew by itself.
+1 for a pipe passed, -1 for a crash, after which the game starts anew by itself: `score` is
+then the new game's (0) and `final_score` the finished game's.
 Frames are uncapped and drawn off-screen; GameState(display=True) also shows them in a
 30 fps window with the score. The attribute names (playery, upperPipes, ...) are the
 original's public API, camelCase kept on purpose.
@@ -84,10 +85,13 @@ class GameState:
         self.player_width = self.images["player"][0].get_width()
         self.pipe_width = self.images["pipe"][0].get_width()
         self.pipe_height = self.images["pipe"][0].get_height()
+        self.score = 0  # pipes passed in this game
         self.reset()
 
     def reset(self) -> None:
-        """Start a new game: score 0, the bird mid-screen, two new pipe pairs."""
+        """End the game (its score becomes final_score) and start a new one: score 0, the bird
+        mid-screen, two new pipe pairs. A crash calls it; so may a caller, to stop a game."""
+        self.final_score = self.score  # the last finished game's score (0 before any)
         self.score = self.playerIndex = self.loopIter = 0
         self.wing = cycle(WING_CYCLE)  # each game's own, so a seed alone fixes a game
         self.playerx = PLAYER_X

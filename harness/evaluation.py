@@ -25,13 +25,13 @@ def greedy_scores(q_of, next_state, episodes: int, seed: int, max_score: int,
     """
     seeds = random.Random(seed)
     game_seeds = ((i, seeds.getrandbits(32)) for i in range(episodes))  # drawn as games start
-    playing = {}  # game index -> (its GameState, its state s_t)
+    playing = {}  # game index -> (its GameState, its s_t)
     scores = [0] * episodes
 
     def start_next():
         for i, game_seed in game_seeds:
-            state = game.GameState(seed=game_seed)
-            playing[i] = (state, next_state(state.draw()))
+            game_state = game.GameState(seed=game_seed)
+            playing[i] = (game_state, next_state(game_state.draw()))
             return
 
     for _ in range(SIDE_BY_SIDE):
@@ -40,15 +40,14 @@ def greedy_scores(q_of, next_state, episodes: int, seed: int, max_score: int,
         order = list(playing)  # a copy: ended games leave `playing`
         actions = q_of([playing[i][1] for i in order]).argmax(axis=1)
         for i, a_t in zip(order, actions):
-            state, s_t = playing.pop(i)
-            score = state.score  # a crash starts the next game at once: keep this one's
-            image, _, terminal = state.frame_step(game.INPUT_ACTIONS[a_t])
-            if terminal or state.score >= max_score:
-                scores[i] = score if terminal else state.score
+            game_state, s_t = playing.pop(i)
+            image, _, terminal = game_state.frame_step(game.INPUT_ACTIONS[a_t])
+            if terminal or game_state.score >= max_score:
+                scores[i] = game_state.final_score if terminal else game_state.score
                 if report:
                     report(i + 1, scores[i])
             else:
-                playing[i] = (state, next_state(image, s_t))
+                playing[i] = (game_state, next_state(image, s_t))
         for _ in range(SIDE_BY_SIDE - len(playing)):  # the ended games' places
             start_next()
     return scores
