@@ -11,8 +11,10 @@
     cli          the command line: flags, their checks, one-line errors, exit codes
 
 qlearn.py imports this package; nothing here imports qlearn. Importing it loads the slow
-libraries (TensorFlow's seconds) quietly, where Ctrl-C just stops. Import it before numpy: numpy's
-matrix products here are small, and its threads would only fight TensorFlow's for the cores
+libraries (TensorFlow's seconds) on purpose, before qlearn.py's own `import keras`: without
+TensorFlow's start-up log, where Ctrl-C just stops, and where a missing package is one line
+(which Pythons have wheels, if the Python is why). Import it before numpy: numpy's matrix
+products here are small, and its threads would only fight TensorFlow's for the cores
 (preprocessing went from 0.3 to 12 ms a frame), so it is told so before it loads.
 """
 
@@ -23,6 +25,9 @@ import threading
 from contextlib import contextmanager
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+PYTHONS = ((3, 11), (3, 13))  # the Pythons for which every pinned package has wheels
 
 
 class UsageError(Exception):
@@ -62,11 +67,24 @@ def ctrl_c_exits():
             signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def missing_package(error: ImportError, python: tuple = sys.version_info[:2]) -> str:
+    """A package that is not there, in one line: on another Python, which Pythons work."""
+    (low, high), (major, minor) = PYTHONS, python
+    if not low <= (major, minor) <= high:
+        return (f"qlearn.py needs Python {low[0]}.{low[1]} to {high[0]}.{high[1]}, not "
+                f"{major}.{minor}: requirements.txt's pinned packages have no wheels for it "
+                f"({error})")
+    return f"qlearn.py: {error}: pip install -r requirements.txt"
+
+
 # The slow imports (TensorFlow alone takes seconds), once, here, for every module that needs
 # them: quietly, and a Ctrl-C during them stops the program without a traceback.
 with quiet_stderr(), ctrl_c_exits():
-    import keras  # noqa: F401
-    import tensorflow  # noqa: F401
-    from skimage.transform import resize  # noqa: F401
+    try:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+        from skimage.transform import resize  # noqa: F401
 
-    from game import wrapped_flappy_bird  # noqa: F401  (and pygame)
+        from game import wrapped_flappy_bird  # noqa: F401  (and pygame)
+    except ImportError as error:
+        raise SystemExit(missing_package(error)) from None

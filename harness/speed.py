@@ -11,6 +11,7 @@ import ctypes
 import os
 import sys
 from functools import cache
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -22,6 +23,7 @@ from harness import quiet_stderr
 # scikit-image's rgb2gray weights 0.2125, 0.7154, 0.0721 as 44, 148, 15 (/ 207, each within
 # 0.0004): whole numbers whose sums fit uint16, half the bytes of float32 to multiply and add
 GRAY = np.array([44, 148, 15], np.uint16)
+NVIDIA_DRIVER = Path("/proc/driver/nvidia/version")  # there where Linux runs an NVIDIA GPU
 
 
 def grayscale(image: np.ndarray) -> np.ndarray:
@@ -141,4 +143,15 @@ def configure_tensorflow() -> None:
         gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)  # the original's allow_growth
-    print(f"TensorFlow {tf.__version__} runs on {'GPU: ' + gpus[0].name if gpus else 'CPU'}")
+    print(device_line(gpus))
+
+
+def device_line(gpus: list) -> str:
+    """Which device TensorFlow uses; on the CPU beside an NVIDIA GPU, what it lacks to use it."""
+    if gpus:
+        return f"TensorFlow {tf.__version__} runs on GPU: {gpus[0].name}"
+    lacks = ""
+    if sys.platform.startswith("linux") and NVIDIA_DRIVER.exists():  # plain tensorflow has
+        lacks = (f' (for the NVIDIA GPU here: pip install "tensorflow[and-cuda]=='  # no CUDA
+                 f'{tf.__version__}")')
+    return f"TensorFlow {tf.__version__} runs on CPU{lacks}"
