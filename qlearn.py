@@ -72,7 +72,7 @@ def network_input(states) -> np.ndarray:
 
 def buildmodel() -> keras.Model:
     """The original's CNN: three convolutions and two dense layers, a Q-value per action.
-    Its input: preprocess()'s frames as they are, stacked newest first on the last axis."""
+    Its input: preprocess()'s images as they are, four stacked newest first on the last axis."""
     model = keras.Sequential([
         keras.Input((IMG_ROWS, IMG_COLS, IMG_CHANNELS)),  # 0..255, as preprocess() gives them
         # to 0..1, here alone (the original's last commit, "normalize"); no weights to load
@@ -85,7 +85,7 @@ def buildmodel() -> keras.Model:
         keras.layers.Dense(ACTIONS),
     ])
     # Huber loss: squared for small errors, linear for large ones, so no outlier jolts it.
-    # FusedAdam is Keras's Adam, its step in one TensorFlow kernel: the same numbers, faster.
+    # FusedAdam is Keras's Adam, its step in one TensorFlow kernel: within a rounding, faster.
     model.compile(optimizer=speed.FusedAdam(LEARNING_RATE), loss=keras.losses.Huber())
     return model
 
