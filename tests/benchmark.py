@@ -4,10 +4,11 @@ Run: python tests/benchmark.py      (about ten minutes; run nothing else meanwhi
      python tests/benchmark.py --no-memory   (the timings only: about three minutes)
 
 Prints ms per frame for the game step (and the Gymnasium env's step beside it, env_step_ms),
-preprocessing, action choice and storing; ms per learning update; training frames per second;
-then the original's per-frame work (scikit-image preprocessing, model.predict for the action,
-model.predict twice on the minibatch, train_on_batch) and the ratio; last, the memory of a
-Train run from its start to past a full replay memory.
+preprocessing, action choice and storing; ms per learning update and updates per second;
+training frames per second; the minutes a default Train will take on this machine (its frames,
+updates and evaluations); then the original's per-frame work (scikit-image preprocessing,
+model.predict for the action, model.predict twice on the minibatch, train_on_batch) and the
+ratio; last, the memory of a Train run from its start to past a full replay memory.
 """
 
 import random
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import qlearn  # noqa: I001  (first: it sets numpy's threads before numpy loads)
 import numpy as np
 from game import wrapped_flappy_bird as game
-from harness import speed
+from harness import bookkeeping, evaluation, speed
 
 
 def per_call_ms(function, repeats: int) -> float:
@@ -68,13 +69,47 @@ def env_step_ms(steps: int = 10000, block: int = 100) -> tuple[float, float]:
             float(np.median(seconds[play_game])) / block * 1000)
 
 
+def evaluation_frame_ms(q_of, images) -> float:
+    """ms per frame of an evaluation: EVAL_EPISODES games side by side, one network call."""
+    games = [game.GameState(seed=i) for i in range(bookkeeping.EVAL_EPISODES)]
+    states = [qlearn.next_state(image) for image in images[:len(games)]]
+
+    def frame():
+        q_of(states)
+        for game_state, s_t in zip(games, states):
+            qlearn.next_state(game_state.frame_step(qlearn.one_hot(0))[0], s_t)
+
+    return per_call_ms(frame, 300)
+
+
+def default_run(ms: dict, update_ms: float, evaluation_ms: float) -> str:
+    """The minutes of `qlearn.py -m Train` with no flags, from its parts' costs: random play
+    while observing, then per frame an action, and an update every TRAIN_EVERY frames; the
+    evaluations between nothing (no game passes a pipe) and every game played to the cap."""
+    frames, observe = qlearn.TOTAL_FRAMES, qlearn.OBSERVATION
+    updates = (frames - observe) // qlearn.TRAIN_EVERY
+    evaluations = len(range(-(-observe // bookkeeping.EVAL_EVERY) * bookkeeping.EVAL_EVERY,
+                            frames, bookkeeping.EVAL_EVERY)) + 1  # and one at the end
+    playing = ms["game step"] + ms["preprocessing"] + ms["storing"]
+    seconds = (frames * playing + (frames - observe) * ms["action choice"]
+               + updates * update_ms) / 1000
+    frames_per_pipe = game.SCREENWIDTH // 2 // -game.PIPE_VEL_X  # pipes 144 px apart, 4 px a frame
+    evaluation_frames = evaluations * bookkeeping.EVAL_MAX_SCORE * frames_per_pipe
+    at_most = evaluation_frames * evaluation_ms / 1000 * -(
+        -bookkeeping.EVAL_EPISODES // evaluation.SIDE_BY_SIDE)
+    return (f"{'a default Train':<28}{seconds / 60:8.1f} minutes: {frames:,} frames, "
+            f"{updates:,} updates, then {evaluations} evaluations: up to "
+            f"{at_most / 60:.1f} minutes more (all {bookkeeping.EVAL_EPISODES} games to "
+            f"{bookkeeping.EVAL_MAX_SCORE} pipes)")
+
+
 def original_preprocess(image):
-    """The original's scikit-image calls, as in its qlearn.py."""
+    """The original's scikit-image calls, as in its qlearn.py (the blog's 0..255: our network
+    divides by 255 itself, and the original's later division costs the same)."""
     from skimage import color, exposure, transform
     x = color.rgb2gray(image)
     x = transform.resize(x, (80, 80))
-    x = exposure.rescale_intensity(x, out_range=(0, 255))
-    return x / 255.0
+    return exposure.rescale_intensity(x, out_range=(0, 255))
 
 
 def training_fps(game_state, q_of, train_on_minibatch, replay_memory, count: int) -> float:
@@ -102,7 +137,7 @@ def original_fps(game_state, model, replay_memory, count: int) -> float:
         x_t1 = original_preprocess(image).reshape(1, 80, 80, 1)
         frames = np.append(x_t1, frames[:, :, :, :3], axis=3)
         minibatch = qlearn.sample_minibatch(replay_memory)
-        s_t, s_t1 = minibatch[0] / 255.0, minibatch[3] / 255.0  # (BATCH, 80, 80, 4)
+        s_t, s_t1 = minibatch[0].astype(float), minibatch[3].astype(float)  # (BATCH, 80, 80, 4)
         targets = model.predict(s_t, verbose=0)
         q_t1 = model.predict(s_t1, verbose=0)
         targets[:, 0] = 0.1 + qlearn.GAMMA * q_t1.max(axis=1)
@@ -144,11 +179,13 @@ def main() -> None:
             print(f"{'env step (Gymnasium)':<28}{env_ms:8.3f} ms per frame "
                   f"({env_ms / step_ms - 1:+.1%} on frame_step's {step_ms:.3f}, timed in turns)")
     print(f"{'all per-frame work':<28}{per_frame:8.3f} ms per frame (outside learning updates)")
-    print(f"{'learning update':<28}{update:8.3f} ms (one every {qlearn.TRAIN_EVERY} frames)")
+    print(f"{'learning update':<28}{update:8.3f} ms (one every {qlearn.TRAIN_EVERY} frames), "
+          f"{1000 / update:.1f} updates per second")
     print(f"{'training (the whole loop)':<28}{ours:8.1f} frames per second")
+    print(default_run(ms, update, evaluation_frame_ms(q_of, images)))
 
     # the original's work per frame: it learned on every frame, with predict() three times
-    stack = qlearn.network_input([qlearn.next_state(images[0])]) / 255.0
+    stack = qlearn.network_input([qlearn.next_state(images[0])]).astype(float)
     batch = np.repeat(stack, qlearn.BATCH, axis=0)
     targets = np.zeros((qlearn.BATCH, qlearn.ACTIONS), np.float32)
     original = {
