@@ -134,8 +134,8 @@ class Bookkeeping:
             stop = late
         finally:
             with files.signals_held():
-                self.logbook.close()
                 self.lock.release()
+                self.logbook.close()
                 if saved:
                     last_line(self.stopped() if stop else self.done())
         if stop is not error:

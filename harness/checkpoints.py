@@ -136,7 +136,7 @@ def well_formed(state) -> bool:
             and (best is None or math.isfinite(best) and best >= 0)
             and (kept is False or type(kept) is list and len(kept) == 2
                  and all(type(n) is int for n in kept))
-            and (state["evaluated"] is None or 0 <= state["evaluated"] <= state["frame"]))
+            and (state["evaluated"] is None or 0 <= state["evaluated"] <= state["steps"]))
 
 
 def evaluation_owed(state: dict) -> bool:
@@ -169,9 +169,10 @@ def save(model_path: Path, state: dict, model) -> None:
     """Write the latest weights and the run's state whole, as a pair: both files are renamed
     once both are written, so they always hold the same frame."""
     latest_path, progress_path = paths(model_path)[:2]
-    with written_whole(latest_path) as weights, written_whole(progress_path) as progress:
+    with written_whole(latest_path) as weights:
         write_weights(model, weights)
-        progress.write_text(json.dumps(state, indent=1))
+        with written_whole(progress_path) as progress:
+            progress.write_text(json.dumps(state, indent=1))
 
 
 def stamp(path: Path) -> list:

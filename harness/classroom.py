@@ -203,7 +203,8 @@ class Watch:
                              f"--saliency-at {self.saliency_at:,}: no picture; give an earlier "
                              "frame or another --seed")
         self.played += 1
-        print(f"game {self.played}: score {score}", flush=True)
+        if self.saliency_at is None:
+            print(f"game {self.played}: score {score}", flush=True)
         self.stopped |= self.episodes is not None and self.played >= self.episodes
 
     def __enter__(self):

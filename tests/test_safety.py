@@ -666,7 +666,7 @@ def state_with(**fields) -> str:
     state_with(eval=[1_000_000_000_000, 1]),
     state_with(frame=9223372036854775800, steps=9223372036854775800),
     state_with(best_mean=float("nan")), state_with(minutes=float("inf")),
-    state_with(kept=True), state_with(evaluated=5_000),
+    state_with(kept=True), state_with(evaluated=-1),
 ], ids=["eval games", "frame", "best mean", "minutes", "kept", "evaluated"])
 def test_a_hand_edited_checkpoint_out_of_range_is_refused(tmp_path, text):
     (tmp_path / "model.train.json").write_text(text)
