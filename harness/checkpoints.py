@@ -130,7 +130,7 @@ def well_formed(state) -> bool:
             and len(games) == 2 and all(type(n) is int for n in games)
             and 0 < games[0] <= MAX_EVAL_GAMES and 0 < games[1] <= MAX_EVAL_SCORE
             and 0 <= state["frame"] <= state["steps"] <= MAX_STEPS
-            and 0 < state["observe"] and 0 <= state["updates"]
+            and state["observe"] > 0 and state["updates"] >= 0
             and 0 <= state["seed"] < 2**32
             and math.isfinite(state["minutes"]) and state["minutes"] >= 0
             and (best is None or math.isfinite(best) and best >= 0)

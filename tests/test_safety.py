@@ -20,8 +20,17 @@ from test_qlearn import REPO, assert_one_line_error, qlearn_cli
 
 import qlearn
 from game import wrapped_flappy_bird as game
-from harness import UsageError, bookkeeping, checkpoints, classroom, cli, evaluation, files
-from harness import logbook, plot
+from harness import (
+    UsageError,
+    bookkeeping,
+    checkpoints,
+    classroom,
+    cli,
+    evaluation,
+    files,
+    logbook,
+    plot,
+)
 
 SHIPPED = qlearn.cli.MODEL_PATH
 
@@ -58,24 +67,70 @@ def start_train(folder, *flags):
     return process
 
 
+def train_args(folder, **flags) -> SimpleNamespace:
+    """Train's checked flags: a 60-frame run, evaluated on one game to one pipe."""
+    return SimpleNamespace(**{
+        "model": folder / "model.h5", "resume": False, "seed": 0, "steps": 60, "observe": 40,
+        "episodes": 1, "max_score": 1, "steps_given": False, "observe_range": (32, 30_000),
+    } | flags)
+
+
+def new_books(folder, **flags) -> bookkeeping.Bookkeeping:
+    """A Train's bookkeeping, in this process, around a network that has not learned."""
+    model = qlearn.buildmodel()
+    return bookkeeping.Bookkeeping(train_args(folder, **flags), model, qlearn.q_function(model),
+                                   qlearn.next_state, qlearn.EXPLORE)
+
+
+def state_of(folder) -> dict:
+    return json.loads((folder / "model.train.json").read_text())
+
+
+def leftovers(folder) -> list:
+    return sorted(path.name for path in folder.iterdir() if path.suffix in (".lock", ".tmp"))
+
+
+@pytest.fixture
+def sigterm_stops():
+    """SIGTERM as the command line has it (exit 143), for a test to send itself."""
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
 # ---------------------------------------------------------------- models are never destroyed
 
 
-def test_a_run_that_passes_no_pipe_leaves_the_model_alone_and_the_next_sets_it_aside(tmp_path):
+def test_a_run_that_passes_no_pipe_leaves_the_model_alone(tmp_path, monkeypatch, capsys):
     model = copy_of_shipped(tmp_path)
-    first = qlearn_cli("-m", "Train", "--steps", 45, "--observe", 40, "--model", model)
+
+    def no_pipe(q_of, next_state, episodes, *rest):
+        return [0] * episodes
+
+    monkeypatch.setattr(bookkeeping, "greedy_scores", no_pipe)
+    for _ in range(2):  # the second over the first, finished
+        with new_books(tmp_path) as books:
+            books.after_frame(60, 4, True, 0.1, 0.0, 0.0)
+        assert "no model kept: no evaluation passed a pipe" in capsys.readouterr().out
+    assert model.read_bytes() == SHIPPED.read_bytes()
+    assert [path.name for path in tmp_path.glob("model.before-*.h5")
+            if not path.name.endswith(".latest.h5")] == []
+
+
+def test_a_train_over_a_finished_run_sets_its_files_aside(tmp_path):
+    first = qlearn_cli("-m", "Train", "--steps", 45, "--observe", 40,
+                       "--model", tmp_path / "model.h5")
     assert first.returncode == 0, first.stderr
-    assert "no model kept: no evaluation passed a pipe" in first.stdout
     latest = (tmp_path / "model.latest.h5").read_bytes()
     state = (tmp_path / "model.train.json").read_text()
-    second = qlearn_cli("-m", "Train", "--steps", 45, "--observe", 40, "--model", model)
+    second = qlearn_cli("-m", "Train", "--steps", 45, "--observe", 40,
+                        "--model", tmp_path / "model.h5")
     assert second.returncode == 0, second.stderr
-    assert model.read_bytes() == SHIPPED.read_bytes()
     (aside,) = tmp_path.glob("model.before-bird-*.latest.h5")  # the first run's, kept
-    assert aside.read_bytes() == latest
-    assert f"--model {aside.name[:-len('.latest.h5')]}.h5 --resume" in second.stdout
-    assert aside.with_name(aside.name[:-10] + ".train.json").read_text() == state
-    assert not list(tmp_path.glob("*.lock")) and not list(tmp_path.glob("*.tmp"))
+    stem = aside.name[:-len(".latest.h5")]
+    assert aside.read_bytes() == latest and (tmp_path / f"{stem}.train.json").read_text() == state
+    assert f"extend it with --model {stem}.h5 --resume" in second.stdout
+    assert leftovers(tmp_path) == []
 
 
 def shipped_checkpoint(folder):
@@ -432,37 +487,6 @@ def test_time_left_is_shown_past_24_hours():
 # ---------------------------------------------------------------- however a Train ends
 
 
-def train_args(folder, **flags) -> SimpleNamespace:
-    """Train's checked flags: a 60-frame run, evaluated on one game to one pipe."""
-    return SimpleNamespace(**{
-        "model": folder / "model.h5", "resume": False, "seed": 0, "steps": 60, "observe": 40,
-        "episodes": 1, "max_score": 1, "steps_given": False, "observe_range": (32, 30_000),
-    } | flags)
-
-
-def new_books(folder, **flags) -> bookkeeping.Bookkeeping:
-    """A Train's bookkeeping, in this process, around a network that has not learned."""
-    model = qlearn.buildmodel()
-    return bookkeeping.Bookkeeping(train_args(folder, **flags), model, qlearn.q_function(model),
-                                   qlearn.next_state, qlearn.EXPLORE)
-
-
-def state_of(folder) -> dict:
-    return json.loads((folder / "model.train.json").read_text())
-
-
-def leftovers(folder) -> list:
-    return sorted(path.name for path in folder.iterdir() if path.suffix in (".lock", ".tmp"))
-
-
-@pytest.fixture
-def sigterm_stops():
-    """SIGTERM as the command line has it (exit 143), for a test to send itself."""
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    yield
-    signal.signal(signal.SIGTERM, previous)
-
-
 @pytest.mark.parametrize("error", [BrokenPipeError(32, "Broken pipe"), KeyboardInterrupt(),
                                    SystemExit(143), UsageError("cannot write model.h5"),
                                    ValueError("a bug in the logging")])
@@ -553,6 +577,7 @@ def test_a_full_disk_on_the_state_keeps_the_previous_pair(tmp_path, monkeypatch)
 def test_sigterm_during_the_last_evaluation_in_a_real_run_then_resume_keeps_the_model(
         tmp_path):
     shipped_checkpoint(tmp_path)  # the shipped bird plays 100 games to 1,000 pipes: long
+    kept = {path.name: path.read_bytes() for path in tmp_path.glob("*.h5")}
     process = subprocess.Popen([sys.executable, str(REPO / "qlearn.py"), "-m", "Train",
                                 "--resume", "--episodes", "100", "--max-score", "1000",
                                 "--model", str(tmp_path / "model.h5")],
@@ -566,7 +591,8 @@ def test_sigterm_during_the_last_evaluation_in_a_real_run_then_resume_keeps_the_
     out, err = process.communicate(timeout=120)
     assert process.returncode == 143, err
     assert out.splitlines()[-1].startswith("Train: stopped at frame 45; checkpoint in")
-    assert state_of(tmp_path)["evaluated"] is None and not (tmp_path / "model.h5").exists()
+    assert state_of(tmp_path)["evaluated"] is None
+    assert {path.name: path.read_bytes() for path in tmp_path.glob("*.h5")} == kept
     done = resume(tmp_path, 45, 2)  # the evaluation owed, and nothing else
     assert "best model in model.h5" in done.stdout.splitlines()[-1]
     assert state_of(tmp_path)["evaluated"] == 45 and leftovers(tmp_path) == []
