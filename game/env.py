@@ -21,12 +21,14 @@ ResizeObservation to (80, 80) (it needs opencv), FrameStackObservation of 4.
 Importing this module needs gymnasium; importing the package `game` does not.
 """
 
+import warnings
 from typing import ClassVar
 
 import gymnasium
 import numpy as np
 import pygame
 from gymnasium import spaces
+from gymnasium.wrappers import RenderCollection
 
 from game import wrapped_flappy_bird as game
 
@@ -53,6 +55,18 @@ class _GameHeldAtCrash(game.GameState):
         """Start a new game: what GameState.reset() does."""
         game.GameState.reset(self)
 
+    def __getstate__(self) -> dict:
+        """Pickled (copy.deepcopy, a process's pipe) as its numbers: no pygame surfaces."""
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("images", "screen", "clock", "events")}
+
+    def __setstate__(self, state: dict) -> None:
+        """The same game again, drawn headless: the window stays the original's."""
+        self.__dict__.update(state, display=False, events=[], images=game.load_images())
+        self.screen = pygame.Surface((game.SCREENWIDTH, game.SCREENHEIGHT), 0, 32,
+                                     game.SCREEN_MASKS)
+        self.draw()
+
 
 class FlappyBirdEnv(gymnasium.Env):
     """FlappyBird from pixels: Discrete(2) actions, (512, 288, 3) uint8 RGB observations.
@@ -62,14 +76,16 @@ class FlappyBirdEnv(gymnasium.Env):
     terminal observation; the next game starts only at reset(), whose first frame is the one
     GameState.frame_step would have returned at that crash. With `max_score`, the step that
     passes that many pipes returns truncated=True (a crash on the same frame is terminated).
-    A step after a crash without reset() is a RuntimeError, not a crashed bird flying on.
-    info is {"score": pipes passed in this game}; at an end, the finished game's score.
+    A step after a crash without reset() is a RuntimeError, not a crashed bird flying on; an
+    action outside the action space, or a `max_score` that is not a positive whole number, is a
+    ValueError. info is {"score": pipes passed in this game}; at an end, the finished game's.
 
     reset(seed=s) gives the game that GameState(seed=s) plays: the seed fixes every pipe;
     reset() without a seed goes on with the same generator, as GameState does after a crash.
     render_mode "rgb_array": render() returns the last observation (a copy). "human": every
-    frame is shown in the game's 30 fps window with the score as it is played, render() does
-    nothing more, and where no display exists construction raises game.NoDisplay.
+    frame is shown in the game's 30 fps window with the score as it is played, and render()
+    does nothing more; where no display exists (a server, CI: check_env makes every mode), it
+    warns once and plays headless. A pickled or deep-copied env plays on headless.
     """
 
     metadata: ClassVar[dict] = {"render_modes": ["human", "rgb_array"], "render_fps": game.FPS}
@@ -78,12 +94,20 @@ class FlappyBirdEnv(gymnasium.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None, 'human' or 'rgb_array', "
                              f"not {render_mode!r}")
+        if max_score is not None and (not isinstance(max_score, (int, np.integer))
+                                      or isinstance(max_score, bool) or max_score <= 0):
+            raise ValueError(f"max_score must be None or a positive whole number of pipes, "
+                             f"not {max_score!r}")
         self.render_mode = render_mode
         self.max_score = max_score
         self.action_space = spaces.Discrete(len(game.INPUT_ACTIONS))
         self.observation_space = spaces.Box(
             0, 255, (game.SCREENHEIGHT, game.SCREENWIDTH, 3), np.uint8)
-        self.game = _GameHeldAtCrash(display=render_mode == "human")
+        try:
+            self.game = _GameHeldAtCrash(display=render_mode == "human")
+        except game.NoDisplay:
+            warnings.warn("no display here: render_mode 'human' shows nothing", stacklevel=2)
+            self.game = _GameHeldAtCrash()
         self.crashed = False  # True from a crash to the next reset()
         self.frame = self.observe(self.game.draw())
 
@@ -110,11 +134,11 @@ class FlappyBirdEnv(gymnasium.Env):
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
         """Play one frame: 0 does nothing, 1 flaps."""
-        if action not in (0, 1):  # numpy integers too; a -1 would index the flap
+        if not self.action_space.contains(action):  # numpy integers too, but not 1.0 or [1]
             raise ValueError(f"action must be 0 (nothing) or 1 (flap), not {action!r}")
         if self.crashed:  # the game is held at its crash: a flap would lift the bird off
             raise RuntimeError("the bird has crashed: call reset() to start the next game")
-        image, reward, terminated = self.game.frame_step(game.INPUT_ACTIONS[action])
+        image, reward, terminated = self.game.frame_step(game.INPUT_ACTIONS[int(action)])
         self.crashed = terminated
         self.frame = self.observe(image)
         score = self.game.score
@@ -133,7 +157,15 @@ class FlappyBirdEnv(gymnasium.Env):
             pygame.display.quit()
 
 
+def make(render_mode: str | None = None, max_score: int | None = None) -> gymnasium.Env:
+    """gymnasium.make's entry point: a function, so that an unknown render mode is our one
+    ValueError and not Gymnasium's warning first; "rgb_array_list" as Gymnasium makes it."""
+    if render_mode == "rgb_array_list":
+        return RenderCollection(FlappyBirdEnv("rgb_array", max_score))
+    return FlappyBirdEnv(render_mode, max_score)
+
+
 # gymnasium.make("FlappyBirdPixels-v0") once this module is imported; the entry point is a
 # string so that subprocess vector envs can import it, and a second import registers nothing
 if ENV_ID not in gymnasium.registry:
-    gymnasium.register(id=ENV_ID, entry_point="game.env:FlappyBirdEnv")
+    gymnasium.register(id=ENV_ID, entry_point="game.env:make")

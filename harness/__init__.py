@@ -25,6 +25,9 @@ import threading
 from contextlib import contextmanager
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# TensorFlow's C++ logs (its cuInit line on a machine without a GPU, from the first model built
+# by `import qlearn; qlearn.buildmodel()` too): errors reach a user as Python exceptions anyway
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 PYTHONS = ((3, 11), (3, 13))  # the Pythons for which every pinned package has wheels

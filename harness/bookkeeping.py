@@ -1,8 +1,8 @@
 """The training loop's boring book-keeping, one call per frame: checkpoints, evaluations and
-keep-best, the progress bar and the logs. Also where a run starts or resumes.
+keep-best, the progress bar and the logs. Also where a run starts or resumes, and ends.
 
     books = Bookkeeping(args, model, q_of, next_state, EXPLORE)   # starts or resumes
-    with books:                                  # saves at the end, at Ctrl-C or a kill
+    with books:                      # however the loop ends, the checkpoint is saved
         while t < books.steps:
             ...                                  # the lesson
             books.after_frame(t, updates, learning, epsilon, loss, max_q)
@@ -10,7 +10,7 @@ keep-best, the progress bar and the logs. Also where a run starts or resumes.
 
 from harness import UsageError, checkpoints, files, speed
 from harness.evaluation import beats, greedy_scores, summarize
-from harness.logbook import Logbook
+from harness.logbook import Logbook, last_line
 
 SAVE_EVERY = 10_000  # frames between checkpoints
 EVAL_EVERY = 25_000  # frames between greedy evaluations, once learning has started
@@ -26,37 +26,50 @@ class Bookkeeping:
         self.model, self.model_path, self.explore = model, args.model, explore
         self.q_of, self.next_state = q_of, next_state
         self.latest_path = checkpoints.paths(args.model)[0]
-        checkpoints.check_paths(args.model, args.resume)
-        self.lock = checkpoints.lock(args.model)
-        if args.resume:
-            state = self.resume(args)
-        else:
-            eval_games = [args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE]
-            state = checkpoints.start(args.model, args.seed, args.steps, args.observe,
-                                      eval_games)
+        self.lock = checkpoints.Lock(args.model)
+        try:  # a refusal leaves no lock file behind
+            if args.resume:
+                state = self.resume(args)
+            else:
+                eval_games = [args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE]
+                state = checkpoints.start(args.model, args.seed, args.steps, args.observe,
+                                          eval_games)
+            checkpoints.check_paths(args.model, state["run"])
+            aside = None if args.resume else checkpoints.set_aside_run(args.model, state["run"])
+            if aside:
+                print(f"Train: the finished run's latest weights and state are kept as "
+                      f"{' and '.join(path.name for path in checkpoints.paths(aside)[:2])}; "
+                      f"extend it with --model {aside.name} --resume")
+            run_dir = args.model.parent / "runs" / state["run"]
+            self.logbook = Logbook(run_dir, state["frame"], state["steps"], state["minutes"])
+            print(f"Train: {state['steps']:,} frames, seed {state['seed']}, observe "
+                  f"{state['observe']:,}, model {args.model}, logs in {run_dir}", flush=True)
+        except BaseException:
+            self.lock.release()
+            raise
         self.state, self.steps, self.seed = state, state["steps"], state["seed"]
         self.frame, self.updates, self.observe = state["frame"], state["updates"], state["observe"]
-        self.learning, self.evaluated_at = False, None
-        run_dir = args.model.parent / "runs" / state["run"]
-        self.logbook = Logbook(run_dir, self.frame, self.steps, state["minutes"])
-        print(f"Train: {self.steps:,} frames, seed {self.seed}, observe {self.observe:,}, "
-              f"model {args.model}, logs in {run_dir}", flush=True)
+        self.learning = False
 
     def resume(self, args) -> dict:
         """The run's own state and latest weights; --steps and the evaluations may change."""
         state = checkpoints.load(args.model, args.observe_range)
         files.load_weights(self.model, self.latest_path)
-        print(f"Train: resuming {state['run']} at frame {state['frame']:,}")
+        frame, observe = state["frame"], state["observe"]
         if args.steps_given:
-            if args.steps < state["frame"]:
-                raise UsageError(f"--steps {args.steps:,} ends before the run's frame "
-                                 f"{state['frame']:,}")
+            # the replay memory starts empty: the first `observe` frames only refill it
+            if args.steps < frame or 0 < args.steps - frame < observe:
+                raise UsageError(f"--steps {args.steps:,} on a run at frame {frame:,}: give "
+                                 f"{frame:,} to end it there, or {frame + observe:,} or more "
+                                 f"(a resumed run refills its replay memory for {observe:,} "
+                                 "frames before it learns)")
             state["steps"] = args.steps
+        print(f"Train: resuming {state['run']} at frame {frame:,}")
         eval_games = [args.episodes or state["eval"][0], args.max_score or state["eval"][1]]
         if eval_games != state["eval"]:
             print(f"Train: evaluations change to {eval_games[0]} games to {eval_games[1]} "
                   "pipes: the best so far is judged anew")
-            state.update(eval=eval_games, best_mean=None)
+            state.update(eval=eval_games, best_mean=None, evaluated=None)
         return state
 
     def __enter__(self):
@@ -78,15 +91,17 @@ class Bookkeeping:
 
     def evaluate_and_keep_best(self) -> None:
         """Play the evaluation games greedily; keep the model if its mean is the best yet and
-        above 0: a model that passes no pipe has not learned, and replaces nothing."""
+        above 0: a model that passes no pipe has not learned, and replaces nothing. Counted as
+        evaluated once its model is kept."""
         episodes, max_score = self.state["eval"]
         result = summarize(greedy_scores(self.q_of, self.next_state, episodes, EVAL_SEED,
                                          max_score))
-        self.evaluated_at, saved = self.frame, None
+        saved = None
         if result["mean"] > 0 and beats(result, self.state["best_mean"]):
             files.save_weights(self.model, self.model_path, self.set_aside)
             self.state.update(best_mean=result["mean"], kept=checkpoints.stamp(self.model_path))
             saved = self.model_path.name
+        self.state["evaluated"] = self.frame
         self.logbook.evaluation(self.frame, result, self.state["best_mean"], saved)
 
     def set_aside(self) -> None:
@@ -97,29 +112,44 @@ class Bookkeeping:
                                f"as {aside.name}")
 
     def save_checkpoint(self) -> None:
-        files.save_weights(self.model, self.latest_path)
         self.state.update(frame=self.frame, updates=self.updates,
                           minutes=round(self.logbook.minutes(), 2))
-        checkpoints.save(self.model_path, self.state)
+        checkpoints.save(self.model_path, self.state, self.model)
         speed.release_free_memory()
 
     def __exit__(self, kind, error, traceback) -> None:
-        """At the end: a last evaluation, then the checkpoint. Interrupted: the checkpoint."""
+        """However the loop ended (its last frame, Ctrl-C, a kill, a closed pipe, an error), save
+        the checkpoint first; at the last frame, then evaluate the latest weights (unless that
+        frame was) and save again. A signal or an error in that work stops it, the checkpoint
+        kept. The last line says where the files are and how to go on."""
+        saved, stop = False, error
         try:
-            if kind is None and self.learning and self.evaluated_at != self.frame:
-                self.evaluate_and_keep_best()
-            if kind is None or issubclass(kind, (KeyboardInterrupt, SystemExit)):
+            with files.signals_held():  # a second Ctrl-C waits until the first is saved
                 self.save_checkpoint()
+                saved = True
+            if kind is None and checkpoints.evaluation_owed(self.state):
+                self.evaluate_and_keep_best()
+                self.save_checkpoint()
+        except BaseException as late:
+            stop = late
         finally:
-            self.logbook.close()
-            self.lock.close()
-        if kind is not None:
-            if issubclass(kind, (KeyboardInterrupt, SystemExit)):
-                print(f"Train: stopped at frame {self.frame:,}; checkpoint in "
-                      f"{self.latest_path.name}, go on with --resume", flush=True)
-            return
+            with files.signals_held():
+                self.lock.release()
+                self.logbook.close()
+                if saved:
+                    last_line(self.stopped() if stop else self.done())
+        if stop is not error:
+            raise stop
+
+    def stopped(self) -> str:
+        return (f"Train: stopped at frame {self.frame:,}; checkpoint in {self.latest_path.name}, "
+                "go on with --resume")
+
+    def done(self) -> str:
+        evaluated = self.state["evaluated"] is not None
         kept = (f"best model in {self.model_path.name}" if self.state["kept"] else
-                f"no model kept: no evaluation passed a pipe (learning starts after "
-                f"{self.observe:,} frames)")
-        print(f"Train: done at frame {self.frame:,} in {self.logbook.minutes():.1f} minutes; "
-              f"{kept}; latest in {self.latest_path.name}", flush=True)
+                "no model kept: no evaluation passed a pipe" if evaluated else
+                f"no model kept: it never learned (learning starts after {self.observe:,} "
+                "frames)")
+        return (f"Train: done at frame {self.frame:,} in {self.logbook.minutes():.1f} minutes; "
+                f"{kept}; latest in {self.latest_path.name} (more frames: --resume --steps)")

@@ -200,6 +200,10 @@ class Watch:
         self.frame += 1
 
     def game_over(self, score: int) -> None:
+        if self.saliency_at is not None and self.frame <= self.saliency_at:  # of the first game
+            raise UsageError(f"the bird crashed at frame {self.frame:,} (score {score}), before "
+                             f"--saliency-at {self.saliency_at:,}: no picture; give an earlier "
+                             "frame or another --seed")
         self.played += 1
         if self.saliency_at is None:
             print(f"game {self.played}: score {score}", flush=True)
@@ -215,15 +219,17 @@ class Watch:
 
 
 def save_gif(pictures: list[bytes], path: Path) -> None:
-    """An animated GIF of half-size RGB frames, 15 a second."""
+    """An animated GIF of half-size RGB frames, 15 a second; seconds to write, so said first
+    (and Ctrl-C waits for it: see written_whole)."""
     from PIL import Image  # Pillow comes with scikit-image; only recording needs it
 
+    print(f"Run: writing {path} ({len(pictures)} frames)", flush=True)
     size = (game.SCREENWIDTH // 2, game.SCREENHEIGHT // 2)
-    images = [Image.frombytes("RGB", size, picture) for picture in pictures]
     try:
         with written_whole(path) as temporary:
+            images = [Image.frombytes("RGB", size, picture) for picture in pictures]
             images[0].save(temporary, format="GIF", save_all=True, append_images=images[1:],
                            duration=1000 * 2 // game.FPS, loop=0)
     except (ValueError, KeyError) as error:  # Pillow on a name it cannot write
         raise UsageError(f"cannot write {path}: {error}") from None
-    print(f"Run: wrote {path} ({len(images)} frames)")
+    print(f"Run: wrote {path}", flush=True)

@@ -2,7 +2,8 @@
 
 Every refusal is one line on stderr and a non-zero exit: 2 for words argparse cannot read, 1 for
 values or files that will not do. Ctrl-C ends a mode with 130, SIGTERM with 143 and SIGHUP with
-129, as shells expect; Train saves its checkpoint first.
+129, as shells expect, and a closed output pipe (`| head`) with 141, as SIGPIPE would; Train
+saves its checkpoint first.
 """
 
 import argparse
@@ -13,8 +14,10 @@ import warnings
 from pathlib import Path
 
 from game import wrapped_flappy_bird as game
-from harness import UsageError, speed
+from harness import UsageError, files, speed
+from harness.checkpoints import MAX_EVAL_GAMES, MAX_EVAL_SCORE, MAX_STEPS
 from harness.classroom import SALIENCY_MAX_FRAME
+from harness.logbook import discard_stdout
 
 MODES = ("Train", "Run", "Eval", "Play", "Plot")
 MAX_EPISODES = 100_000  # games in one Eval or Run: more would take months
@@ -46,8 +49,7 @@ def parser(steps: int, observe: int) -> Parser:
     p = Parser(prog="qlearn.py", description="Deep Q-learning for FlappyBird.")
     p.add_argument("-m", "--mode", type=mode_name, required=True,
                    help=f"{', '.join(MODES)} (any case)")
-    p.add_argument("--model", type=Path, default=MODEL_PATH,
-                   help="weights file (default: model.h5 beside qlearn.py)")
+    p.add_argument("--model", type=Path, help="weights file (default: model.h5 beside qlearn.py)")
     p.add_argument("--steps", type=int, help=f"Train: frames in all (default {steps:,})")
     p.add_argument("--observe", type=int,
                    help=f"Train: frames of random play first (default {observe:,})")
@@ -71,24 +73,34 @@ def parser(steps: int, observe: int) -> Parser:
     return p
 
 
+def option(flag: str) -> str:
+    """A flag's name as typed: max_score -> --max-score."""
+    return "--" + flag.replace("_", "-")
+
+
 def check(args, given: set, batch: int, replay_memory: int) -> None:
     """Refuse, in one line, what the mode cannot use or cannot do."""
     for flag in sorted(given):
         if args.mode not in FLAG_MODES[flag]:
-            raise UsageError(f"--{flag.replace('_', '-')} is not a flag of {args.mode} "
+            raise UsageError(f"{option(flag)} is not a flag of {args.mode} "
                              f"(it belongs to {', '.join(FLAG_MODES[flag])})")
-    for flag in ("steps", "episodes", "max_score", "saliency_at"):
+    train = args.mode == "Train"
+    most = {"steps": MAX_STEPS, "episodes": MAX_EVAL_GAMES if train else MAX_EPISODES,
+            "max_score": MAX_EVAL_SCORE if train else None, "saliency_at": SALIENCY_MAX_FRAME}
+    for flag, limit in most.items():  # a run that would take weeks, or never end, is a typo
         value = getattr(args, flag)
         if value is not None and value <= 0:
-            raise UsageError(f"--{flag.replace('_', '-')} must be a positive number, not {value}")
-    if args.episodes is not None and args.episodes > MAX_EPISODES:
-        raise UsageError(f"--episodes goes up to {MAX_EPISODES:,}, not {args.episodes:,}")
-    if args.saliency_at is not None and args.saliency_at > SALIENCY_MAX_FRAME:
-        raise UsageError(f"--saliency-at goes up to frame {SALIENCY_MAX_FRAME:,}, "
-                         f"not {args.saliency_at:,}")
+            raise UsageError(f"{option(flag)} must be a positive number, not {value}")
+        if value is not None and limit is not None and value > limit:
+            raise UsageError(f"{option(flag)} goes up to {limit:,}{' in Train' if train else ''}, "
+                             f"not {value:,}")
     if not batch <= args.observe <= replay_memory:
         raise UsageError(f"--observe must be from the batch size {batch} to the replay "
                          f"memory's {replay_memory:,}, not {args.observe:,}")
+    if train and not args.resume and args.observe >= args.steps:
+        default = "" if "observe" in given else " (the default)"
+        raise UsageError(f"--observe {args.observe:,}{default} must be below --steps "
+                         f"{args.steps:,}: the run would end before it learns")
     if args.seed is not None and not 0 <= args.seed < 2**32:
         raise UsageError(f"--seed must be from 0 to 2**32 - 1, not {args.seed}")
     if args.resume and given & {"observe", "seed"}:
@@ -111,6 +123,7 @@ def check(args, given: set, batch: int, replay_memory: int) -> None:
             raise UsageError(f"--{flag} {path}: no folder {path.parent} to write it in")
         if not os.access(path.parent, os.W_OK):  # known now, not after the games it records
             raise UsageError(f"--{flag} {path}: cannot write in {path.parent}")
+        files.check_writable(path)
 
 
 def stop_on_signals() -> None:
@@ -129,8 +142,8 @@ def main(argv: list[str] | None, modes: dict, steps: int, observe: int, batch: i
     lesson's functions, each called with the checked flags."""
     args = parser(steps, observe).parse_args(argv)
     given = {flag for flag, value in vars(args).items()
-             if flag != "mode" and value is not None and value is not False
-             and not (flag == "model" and value == MODEL_PATH)}
+             if flag != "mode" and value is not None and value is not False}
+    args.model = args.model or MODEL_PATH
     args.steps_given, args.observe_range = args.steps is not None, (batch, replay_memory)
     args.steps = steps if args.steps is None else args.steps
     args.observe = observe if args.observe is None else args.observe
@@ -151,6 +164,9 @@ def main(argv: list[str] | None, modes: dict, steps: int, observe: int, batch: i
         else:
             speed.configure_tensorflow()
             modes[args.mode](args)
+    except BrokenPipeError:  # the reader of our output has gone: nothing more to say to it
+        discard_stdout()
+        return 141
     except (UsageError, OSError, game.NoDisplay) as error:
         print(f"qlearn.py: {error}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ loss, max Q, epsilon and speed to TensorBoard, all in the run's folder under run
 """
 
 import csv
+import os
 import shutil
 import sys
 import time
@@ -24,6 +25,24 @@ def clock(seconds: float) -> str:
     """Seconds as H:MM:SS, hours past 24 included."""
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds % 3600 // 60:02}:{seconds % 60:02}"
+
+
+def discard_stdout() -> None:
+    """Once stdout is a closed pipe (`| head`, a quit `less`, a `tee` stopped by the same
+    Ctrl-C): what is still printed there goes nowhere, not into an error at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def last_line(line: str) -> None:
+    """Train's last line, where its files are and how to go on: on stdout, or on stderr once
+    stdout is a closed pipe."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        discard_stdout()
+        print(line, file=sys.stderr, flush=True)
 
 
 def open_csv(path: Path, header: list[str]):

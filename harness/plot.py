@@ -16,18 +16,35 @@ from harness.files import written_whole
 
 
 def read_csv(path: Path, columns: tuple[str, ...]) -> dict:
-    """The named numeric columns of a CSV file as numpy arrays; a bad file is a UsageError."""
+    """The named numeric columns of a CSV file as numpy arrays; a bad file is a UsageError.
+    A last line cut off (what a kill or a full disk leaves) is left out."""
     try:
         with open(path, newline="", encoding="utf-8") as file:
-            rows = list(csv.DictReader(file))
-        return {key: np.array([float(row[key]) for row in rows]) for key in columns}
+            text = file.read()
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith(("\n", "\r")):
+            lines.pop()
+        rows = list(csv.DictReader(lines))
+        table = {key: np.array([float(row[key]) for row in rows]) for key in columns}
     except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as error:
         raise UsageError(f"cannot plot {path}: not a CSV file of a training run "
                          f"({type(error).__name__})") from None
+    for key, values in table.items():
+        if not np.isfinite(values).all():
+            line = 2 + int(np.argmin(np.isfinite(values)))  # after the header, from 1
+            raise UsageError(f"cannot plot {path}: line {line} has {key} "
+                             f"{values[line - 2]}, not a number of a training run")
+    return table
 
 
 def plot(runs: Path, run_dir: Path | None, out: Path | None) -> None:
     """Draw a training run's learning curve (the newest in `runs` by default) into a PNG."""
+    try:  # first: a large run read for nothing is minutes lost
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("Plot needs matplotlib: pip install matplotlib") from None
     newest = sorted(runs.glob("*/games.csv"))  # run names begin with their start time
     run_dir = run_dir or (newest[-1].parent if newest else runs)
     if not (run_dir / "games.csv").is_file():
@@ -38,12 +55,6 @@ def plot(runs: Path, run_dir: Path | None, out: Path | None) -> None:
              if (run_dir / "evals.csv").is_file() else {"frame": [], "median": []})
     if len(games["frame"]) < 2:
         raise UsageError(f"nothing to plot yet: {run_dir / 'games.csv'} has fewer than two games")
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UsageError("Plot needs matplotlib: pip install matplotlib") from None
     figure, axis = plt.subplots(figsize=(8, 4.5), dpi=80)
     axis.plot(games["frame"], games["score"], ".", markersize=2, alpha=0.3,
               label="training games (epsilon-greedy)")

@@ -1,5 +1,7 @@
 """The Gymnasium environment of game/env.py: Gymnasium's rules, and the game's rules unchanged."""
 
+import copy
+import pickle
 import random
 import subprocess
 import sys
@@ -167,7 +169,7 @@ def test_reset_with_the_same_seed_repeats_the_games_and_another_seed_does_not():
 def test_an_action_other_than_0_or_1_is_a_value_error():
     env = FlappyBirdEnv()
     env.reset(seed=0)
-    for action in (2, -1, np.int64(2)):
+    for action in (2, -1, np.int64(2), 1.0, np.array([1]), "1", None):
         with pytest.raises(ValueError, match="0 .nothing. or 1 .flap."):
             env.step(action)
     assert env.step(np.int64(1))[1] == 0.1  # numpy integers, as action_space.sample() gives
@@ -238,16 +240,66 @@ def test_without_a_render_mode_render_returns_none():
     assert env.render() is None
 
 
-def test_human_mode_without_a_display_raises_no_display(monkeypatch):
+@pytest.fixture
+def no_display(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    with pytest.raises(game.NoDisplay):
-        FlappyBirdEnv(render_mode="human")
 
 
-def test_an_unknown_render_mode_is_a_value_error():
-    with pytest.raises(ValueError, match="render_mode"):
-        FlappyBirdEnv(render_mode="ansi")
+def test_human_mode_without_a_display_warns_and_plays_headless(no_display):
+    with pytest.warns(UserWarning, match="no display here: render_mode 'human' shows nothing"):
+        env = FlappyBirdEnv(render_mode="human")
+    obs, _ = env.reset(seed=0)
+    assert env.step(FLAP)[1] == 0.1 and env.render() is None
+    env.close()
+
+
+def test_check_env_of_a_made_env_passes_without_a_display(no_display):
+    env = gymnasium.make("game.env:FlappyBirdPixels-v0").unwrapped
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)  # it makes the env anew in each render mode, "human" too
+    assert [str(w.message) for w in caught] == [
+        "no display here: render_mode 'human' shows nothing"]
+
+
+@pytest.mark.parametrize("make", [FlappyBirdEnv, lambda **kwargs: gymnasium.make(
+    flappy_env.ENV_ID, **kwargs)])
+def test_an_unknown_render_mode_is_our_value_error_without_gymnasiums_warning(make):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="render_mode must be None, 'human' or 'rgb_array'"):
+            make(render_mode="ansi")
+
+
+def test_rgb_array_list_collects_the_frames_as_gymnasium_does():
+    env = gymnasium.make(flappy_env.ENV_ID, render_mode="rgb_array_list")
+    obs, _ = env.reset(seed=0)
+    env.step(NOTHING)
+    frames = env.render()
+    assert len(frames) == 2 and np.array_equal(frames[0], obs)
+
+
+@pytest.mark.parametrize("max_score", ["5", 0, -3, 2.5, True])
+def test_a_pipe_limit_that_is_not_a_positive_whole_number_is_a_value_error(max_score):
+    with pytest.raises(ValueError, match="max_score must be None or a positive whole number"):
+        FlappyBirdEnv(max_score=max_score)
+
+
+@pytest.mark.parametrize("duplicate", [lambda env: pickle.loads(pickle.dumps(env)),
+                                       copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_a_pickled_env_plays_on_as_the_original(duplicate):
+    env = FlappyBirdEnv(max_score=5)
+    env.reset(seed=4)
+    for action in random_actions(10):
+        env.step(action)
+    twin = duplicate(env)
+    assert np.array_equal(twin.frame, env.frame)
+    for action in random_actions(300, seed=1):
+        ours, theirs = env.step(action), twin.step(action)
+        assert np.array_equal(ours[0], theirs[0]) and ours[1:] == theirs[1:]
+        if ours[2] or ours[3]:
+            assert np.array_equal(env.reset()[0], twin.reset()[0])
 
 
 def test_gymnasium_make_with_the_id_builds_the_env_with_its_arguments():
@@ -265,7 +317,7 @@ def test_a_second_import_does_not_register_again():
             "print(gymnasium.spec('FlappyBirdPixels-v0').entry_point)")
     out = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=REPO,
                          capture_output=True, text=True, check=False)
-    assert out.stdout.strip() == "game.env:FlappyBirdEnv", out.stderr
+    assert out.stdout.strip() == "game.env:make", out.stderr
 
 
 def test_importing_the_game_package_does_not_import_gymnasium():
