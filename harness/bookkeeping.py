@@ -8,6 +8,8 @@ keep-best, the progress bar and the logs. Also where a run starts or resumes, an
             books.after_frame(t, updates, learning, epsilon, loss, max_q)
 """
 
+import os
+
 from harness import UsageError, checkpoints, files, speed
 from harness.evaluation import beats, greedy_scores, summarize
 from harness.logbook import Logbook, last_line
@@ -40,6 +42,10 @@ class Bookkeeping:
                 print(f"Train: the finished run's latest weights and state are kept as "
                       f"{' and '.join(path.name for path in checkpoints.paths(aside)[:2])}; "
                       f"extend it with --model {aside.name} --resume")
+            if args.model.exists() and state["kept"] != checkpoints.stamp(args.model):
+                print(f"Train: {args.model.name} holds a model this run did not make: it stays "
+                      f"there until an evaluation of this run passes a pipe, then moves to "
+                      f"{checkpoints.aside(args.model, state['run']).name}")
             run_dir = args.model.parent / "runs" / state["run"]
             self.logbook = Logbook(run_dir, state["frame"], state["steps"], state["minutes"])
             print(f"Train: {state['steps']:,} frames, seed {state['seed']}, observe "
@@ -136,10 +142,26 @@ class Bookkeeping:
             with files.signals_held():
                 self.lock.release()
                 self.logbook.close()
-                if saved:
-                    last_line(self.stopped() if stop else self.done())
+                for line in (self.models(), self.stopped() if stop else self.done()):
+                    if saved and line:
+                        last_line(line)
         if stop is not error:
             raise stop
+
+    def models(self) -> str | None:
+        """Which model the model file holds now, and where the one it replaced went."""
+        name = self.model_path.name
+        if not self.state["kept"]:
+            return f"Train: {name} is as it was: this run kept no model" if (
+                self.model_path.exists()) else None
+        line = (f"Train: {name} holds this run's best model (an evaluation mean of "
+                f"{self.state['best_mean']} pipes, games to {self.state['eval'][1]})")
+        replaced = self.model_path.with_name(f"{self.model_path.stem}.before-"
+                                             f"{self.state['run']}.h5")
+        if replaced.exists():
+            line += (f"; the model it replaced is {replaced.name}, to watch: python qlearn.py "
+                     f"-m Run --model {os.path.relpath(replaced)}")
+        return line
 
     def stopped(self) -> str:
         return (f"Train: stopped at frame {self.frame:,}; checkpoint in {self.latest_path.name}, "

@@ -117,6 +117,36 @@ def test_a_run_that_passes_no_pipe_leaves_the_model_alone(tmp_path, monkeypatch,
             if not path.name.endswith(".latest.h5")] == []
 
 
+def test_train_says_what_happens_to_a_model_it_did_not_make_and_which_one_it_left(
+        tmp_path, monkeypatch, capsys):
+    copy_of_shipped(tmp_path)
+
+    def every_game_to_the_cap(q_of, next_state, episodes, seed, max_score):
+        return [max_score] * episodes
+
+    monkeypatch.setattr(bookkeeping, "greedy_scores", every_game_to_the_cap)
+    with new_books(tmp_path) as books:
+        start = capsys.readouterr().out
+        books.after_frame(60, 4, True, 0.1, 0.0, 0.0)
+    run = books.state["run"]
+    assert (f"model.h5 holds a model this run did not make: it stays there until an evaluation "
+            f"of this run passes a pipe, then moves to model.before-{run}.h5") in start
+    *_, models, last = capsys.readouterr().out.splitlines()
+    assert models == (f"Train: model.h5 holds this run's best model (an evaluation mean of 1.0 "
+                      f"pipes, games to 1); the model it replaced is model.before-{run}.h5, to watch: "
+                      f"python qlearn.py -m Run --model "
+                      f"{os.path.relpath(tmp_path / f'model.before-{run}.h5')}")
+    assert last.startswith("Train: done at frame 60")
+    assert (tmp_path / f"model.before-{run}.h5").read_bytes() == SHIPPED.read_bytes()
+
+
+def test_a_run_that_keeps_no_model_says_the_model_file_is_as_it_was(tmp_path, capsys):
+    copy_of_shipped(tmp_path)
+    with new_books(tmp_path):
+        pass
+    assert "Train: model.h5 is as it was: this run kept no model" in capsys.readouterr().out
+
+
 def test_a_train_over_a_finished_run_sets_its_files_aside(tmp_path):
     first = qlearn_cli("-m", "Train", "--steps", 45, "--observe", 40,
                        "--model", tmp_path / "model.h5")
