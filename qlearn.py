@@ -286,14 +286,14 @@ def run(args) -> None:
 
 def evaluate(args) -> None:
     """Eval: greedy games side by side, headless, scored (harness/evaluation.py)."""
-    evaluation.eval_mode(q_function(load_model(args.model)), next_state, args.episodes or 10,
-                         args.seed, args.max_score or 1000)
+    evaluation.eval_mode(q_function(load_model(args.model)), next_state, args.episodes,
+                         args.seed, args.max_score)
 
 
 def main(argv: list[str] | None = None) -> int:
     """python qlearn.py -m Train|Run|Eval|Play|Plot [flags], checked by harness/cli.py."""
-    return cli.main(argv, {"Train": train, "Run": run, "Eval": evaluate}, TOTAL_FRAMES,
-                    OBSERVATION, BATCH, REPLAY_MEMORY)
+    return cli.main(argv, {"Train": train, "Run": run, "Eval": evaluate}, steps=TOTAL_FRAMES,
+                    observe=OBSERVATION, batch=BATCH, replay_memory=REPLAY_MEMORY)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from game import wrapped_flappy_bird as game
-from harness import UsageError, files, speed
+from harness import UsageError, bookkeeping, evaluation, files, speed
 from harness.checkpoints import MAX_EVAL_GAMES, MAX_EVAL_SCORE, MAX_STEPS
 from harness.classroom import SALIENCY_MAX_FRAME
 from harness.logbook import discard_stdout
@@ -58,11 +58,13 @@ def parser(steps: int, observe: int) -> Parser:
                         "run's own settings")
     p.add_argument("--seed", type=int, help="Train, Eval (default 0), Run, Play: the seed")
     p.add_argument("--episodes", type=int,
-                   help="Run: games to play (default: until closed); Eval: default 10; "
-                        "Train: games per evaluation (default 10)")
+                   help=f"Run: games to play (default: until closed); Eval: default "
+                        f"{evaluation.EVAL_MODE_EPISODES}; Train: games per evaluation "
+                        f"(default {bookkeeping.EVAL_EPISODES})")
     p.add_argument("--max-score", type=int,
-                   help="Eval: a game ends at this many pipes (default 1000); "
-                        "Train: the same in evaluations (default 200)")
+                   help=f"Eval: a game ends at this many pipes (default "
+                        f"{evaluation.EVAL_MODE_MAX_SCORE:,}); Train: the same in evaluations "
+                        f"(default {bookkeeping.EVAL_MAX_SCORE})")
     p.add_argument("--record", type=Path, help="Run: also write the first 30 s to a GIF file")
     p.add_argument("--run", type=Path,
                    help="Plot: the run folder (default: the newest in runs/ beside --model)")
@@ -136,10 +138,12 @@ def stop_on_signals() -> None:
             signal.signal(getattr(signal, name), stop)
 
 
-def main(argv: list[str] | None, modes: dict, steps: int, observe: int, batch: int,
+def main(argv: list[str] | None, modes: dict, *, steps: int, observe: int, batch: int,
          replay_memory: int) -> int:
     """Parse and check the flags, then run the mode: `modes` maps Train, Run and Eval to the
-    lesson's functions, each called with the checked flags."""
+    lesson's functions, each called with the checked flags. The lesson's constants: a Train
+    run's frames and observation by default, and the bounds of --observe (from the minibatch's
+    size to the replay memory's)."""
     args = parser(steps, observe).parse_args(argv)
     given = {flag for flag, value in vars(args).items()
              if flag != "mode" and value is not None and value is not False}
@@ -151,6 +155,11 @@ def main(argv: list[str] | None, modes: dict, steps: int, observe: int, batch: i
         args.seed, args.out = args.seed or 0, args.out or Path("saliency.png")
     if args.mode in ("Train", "Eval"):
         args.seed = args.seed or 0
+    if args.mode == "Eval":  # Train's evaluations: the run's own, or bookkeeping's defaults
+        if args.episodes is None:
+            args.episodes = evaluation.EVAL_MODE_EPISODES
+        if args.max_score is None:
+            args.max_score = evaluation.EVAL_MODE_MAX_SCORE
     warnings.simplefilter("ignore")  # a library's warning is not a user's business
     stop_on_signals()
     try:

@@ -13,6 +13,8 @@ import statistics
 from game import wrapped_flappy_bird as game
 
 SIDE_BY_SIDE = 16  # games playing at once
+EVAL_MODE_EPISODES = 10  # Eval's games, unless --episodes
+EVAL_MODE_MAX_SCORE = 1_000  # pipes at which an Eval game ends, unless --max-score
 
 
 def greedy_scores(q_of, next_state, episodes: int, seed: int, max_score: int,
