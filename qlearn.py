@@ -224,7 +224,7 @@ def train(args) -> None:
     replay_memory, recent = deque(maxlen=REPLAY_MEMORY), deque()
     game_state = game.GameState(seed=books.seed + t)
     s_t, loss, max_q = next_state(game_state.draw()), 0.0, 0.0
-    with books:  # saves a checkpoint at the end, and at Ctrl-C, SIGTERM or SIGHUP
+    with books:  # however the loop ends (its last frame, a signal, an error): a checkpoint
         while t < steps:
             # act: epsilon-greedy on the state s_t
             epsilon = epsilon_at(t, observe)

@@ -124,10 +124,11 @@ class Bookkeeping:
         speed.release_free_memory()
 
     def __exit__(self, kind, error, traceback) -> None:
-        """However the loop ended (its last frame, Ctrl-C, a kill, a closed pipe, an error), save
-        the checkpoint first; at the last frame, then evaluate the latest weights (unless that
-        frame was) and save again. A signal or an error in that work stops it, the checkpoint
-        kept. The last line says where the files are and how to go on."""
+        """However the loop ended (its last frame, Ctrl-C, SIGTERM, SIGHUP, a closed pipe, an
+        error), save the checkpoint first; at the last frame, then evaluate the latest weights
+        (unless that frame was) and save again. A signal or an error in that work stops it, the
+        checkpoint kept. The last lines say which model the model file holds, where the
+        checkpoint is and how to go on."""
         saved, stop = False, error
         try:
             with files.signals_held():  # a second Ctrl-C waits until the first is saved

@@ -17,7 +17,7 @@ from harness.files import written_whole
 
 def read_csv(path: Path, columns: tuple[str, ...]) -> dict:
     """The named numeric columns of a CSV file as numpy arrays; a bad file is a UsageError.
-    A last line cut off (what a kill or a full disk leaves) is left out."""
+    A last line cut off (what kill -9 or a full disk leaves) is left out."""
     try:
         with open(path, newline="", encoding="utf-8") as file:
             text = file.read()

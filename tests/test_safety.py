@@ -133,8 +133,8 @@ def test_train_says_what_happens_to_a_model_it_did_not_make_and_which_one_it_lef
             f"of this run passes a pipe, then moves to model.before-{run}.h5") in start
     *_, models, last = capsys.readouterr().out.splitlines()
     assert models == (f"Train: model.h5 holds this run's best model (an evaluation mean of 1.0 "
-                      f"pipes, games to 1); the model it replaced is model.before-{run}.h5, to watch: "
-                      f"python qlearn.py -m Run --model "
+                      f"pipes, games to 1); the model it replaced is model.before-{run}.h5, to "
+                      f"watch: python qlearn.py -m Run --model "
                       f"{os.path.relpath(tmp_path / f'model.before-{run}.h5')}")
     assert last.startswith("Train: done at frame 60")
     assert (tmp_path / f"model.before-{run}.h5").read_bytes() == SHIPPED.read_bytes()
