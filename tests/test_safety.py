@@ -82,6 +82,15 @@ def new_books(folder, **flags) -> bookkeeping.Bookkeeping:
                                    qlearn.next_state, qlearn.EXPLORE)
 
 
+def same_weights(path, data: bytes) -> bool:
+    """Whether the model file at `path` holds the weights of the file bytes `data`."""
+    other = path.with_name("other.h5")
+    other.write_bytes(data)
+    pairs = zip(qlearn.load_model(path).get_weights(), qlearn.load_model(other).get_weights())
+    other.unlink()
+    return all(np.array_equal(a, b) for a, b in pairs)
+
+
 def state_of(folder) -> dict:
     return json.loads((folder / "model.train.json").read_text())
 
@@ -622,7 +631,10 @@ def test_sigterm_during_the_last_evaluation_in_a_real_run_then_resume_keeps_the_
     assert process.returncode == 143, err
     assert out.splitlines()[-1].startswith("Train: stopped at frame 45; checkpoint in")
     assert state_of(tmp_path)["evaluated"] is None
-    assert {path.name: path.read_bytes() for path in tmp_path.glob("*.h5")} == kept
+    latest = kept.pop("model.latest.h5")  # saved again at the stop: the same weights
+    assert {path.name: path.read_bytes() for path in tmp_path.glob("*.h5")
+            if path.name != "model.latest.h5"} == kept
+    assert same_weights(tmp_path / "model.latest.h5", latest)
     done = resume(tmp_path, 45, 2)  # the evaluation owed, and nothing else
     assert "best model in model.h5" in done.stdout.splitlines()[-1]
     assert state_of(tmp_path)["evaluated"] == 45 and leftovers(tmp_path) == []
