@@ -157,8 +157,7 @@ class Bookkeeping:
                 self.model_path.exists()) else None
         line = (f"Train: {name} holds this run's best model (an evaluation mean of "
                 f"{self.state['best_mean']} pipes, games to {self.state['eval'][1]})")
-        replaced = self.model_path.with_name(f"{self.model_path.stem}.before-"
-                                             f"{self.state['run']}.h5")
+        replaced = checkpoints.aside_name(self.model_path, self.state["run"])
         if replaced.exists():
             line += (f"; the model it replaced is {replaced.name}, to watch: python qlearn.py "
                      f"-m Run --model {os.path.relpath(replaced)}")

@@ -93,7 +93,7 @@ class Lock:
 def check_paths(model_path: Path, run: str) -> None:
     """Before a Train writes anything: every name it may write is free for a file and short
     enough, the set-aside names of this run included."""
-    aside = model_path.with_name(f"{model_path.stem}.before-{run}-99.h5")  # the longest
+    aside = aside_name(model_path, run, 99)  # the longest
     for path in (model_path, *paths(model_path), aside, *paths(aside)[:2]):
         check_writable(path)
     runs = model_path.parent / "runs"
@@ -181,15 +181,20 @@ def stamp(path: Path) -> list:
     return [status.st_size, status.st_mtime_ns]
 
 
+def aside_name(model_path: Path, run: str, number: int = 1) -> Path:
+    """model.before-RUN.h5, or with -2, -3 ... where that name was taken."""
+    suffix = f"-{number}" if number > 1 else ""
+    return model_path.with_name(f"{model_path.stem}.before-{run}{suffix}.h5")
+
+
 def aside(model_path: Path, run: str, with_run_files: bool = False) -> Path:
-    """model.before-RUN.h5, or -2, -3 ...: the first such name that is free (with its latest
-    weights' and state's names too, if `with_run_files`)."""
+    """The first aside_name() that is free (with its latest weights' and state's names too, if
+    `with_run_files`)."""
     number = 1
     while True:
-        name = f"{model_path.stem}.before-{run}" + (f"-{number}" if number > 1 else "")
-        path = model_path.with_name(name + ".h5")
+        path = aside_name(model_path, run, number)
         taken = [path, *paths(path)[:2]] if with_run_files else [path]
-        if not any(name.exists() for name in taken):
+        if not any(other.exists() for other in taken):
             return path
         number += 1
 
