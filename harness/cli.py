@@ -180,6 +180,7 @@ def main(argv: list[str] | None, modes: dict, *, steps: int, observe: int, batch
         print(f"qlearn.py: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("qlearn.py: stopped", file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopped and saved: one more Ctrl-C
+        print("qlearn.py: stopped", file=sys.stderr)  # must not kill the exit with a signal
         return 130
     return 0
