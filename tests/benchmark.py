@@ -5,12 +5,14 @@ Run: python tests/benchmark.py      (about ten minutes; run nothing else meanwhi
 
 Prints ms per frame for the game step (and the Gymnasium env's step beside it, env_step_ms),
 preprocessing, action choice and storing; ms per learning update and updates per second;
-training frames per second; the minutes a default Train will take on this machine (its frames,
-updates and evaluations); then the original's per-frame work (scikit-image preprocessing,
-model.predict for the action, model.predict twice on the minibatch, train_on_batch) and the
-ratio; last, the memory of a Train run from its start to past a full replay memory.
+training frames per second and the cores the loop keeps busy; the minutes a default Train will
+take on this machine (its frames, updates and evaluations); then the original's per-frame work
+(scikit-image preprocessing, model.predict for the action, model.predict twice on the
+minibatch, train_on_batch) and the ratio; last, the memory of a Train run from its start to
+past a full replay memory.
 """
 
+import os
 import random
 import re
 import subprocess
@@ -112,10 +114,12 @@ def original_preprocess(image):
     return exposure.rescale_intensity(x, out_range=(0, 255))
 
 
-def training_fps(game_state, q_of, train_on_minibatch, replay_memory, count: int) -> float:
-    """Frames per second of Train's loop: act, step, preprocess, store, learn every few."""
+def training_fps(game_state, q_of, train_on_minibatch, replay_memory,
+                 count: int) -> tuple[float, float]:
+    """Frames per second of Train's loop (act, step, preprocess, store, learn every few), and
+    the cores it keeps busy: the CPU time of all this process's threads per second."""
     s_t, recent = qlearn.next_state(game_state.draw()), deque()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for t in range(count):
         a_t = qlearn.choose_action(q_of, s_t, 0.01)
         image, r_t, terminal = game_state.frame_step(qlearn.one_hot(a_t))
@@ -124,7 +128,8 @@ def training_fps(game_state, q_of, train_on_minibatch, replay_memory, count: int
         s_t = s_t1
         if t % qlearn.TRAIN_EVERY == 0:
             train_on_minibatch(*qlearn.sample_minibatch(replay_memory))
-    return count / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return count / seconds, (time.process_time() - cpu) / seconds
 
 
 def original_fps(game_state, model, replay_memory, count: int) -> float:
@@ -171,7 +176,7 @@ def main() -> None:
     update = per_call_ms(lambda: train_on_minibatch(*qlearn.sample_minibatch(replay_memory)),
                          200)
     per_frame = sum(ms.values())
-    ours = training_fps(game_state, q_of, train_on_minibatch, replay_memory, 2000)
+    ours, cores = training_fps(game_state, q_of, train_on_minibatch, replay_memory, 2000)
     for name, value in ms.items():
         print(f"{name:<28}{value:8.3f} ms per frame")
         if name == "game step":  # the Gymnasium env over the same game, at most 10% dearer
@@ -181,7 +186,8 @@ def main() -> None:
     print(f"{'all per-frame work':<28}{per_frame:8.3f} ms per frame (outside learning updates)")
     print(f"{'learning update':<28}{update:8.3f} ms (one every {qlearn.TRAIN_EVERY} frames), "
           f"{1000 / update:.1f} updates per second")
-    print(f"{'training (the whole loop)':<28}{ours:8.1f} frames per second")
+    print(f"{'training (the whole loop)':<28}{ours:8.1f} frames per second, keeping {cores:.1f} "
+          f"of {os.cpu_count()} cores busy")
     print(default_run(ms, update, evaluation_frame_ms(q_of, images)))
 
     # the original's work per frame: it learned on every frame, with predict() three times
