@@ -5,10 +5,9 @@
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
 network, the Bellman targets, experience replay, epsilon-greedy, then the training loop and Run.
-Beyond the original's code: a target network and the Huber loss (the clipped error) of the 2015
-Nature DQN paper that the blog cites, then Double DQN and three-step returns from later papers.
-What is not the lesson (speed, files, evaluation, logs, the window, the command line, the modes
-Eval, Play and Plot) is in harness/; `python qlearn.py -h` lists all.
+Beyond the original: the 2015 Nature paper's target network and Huber loss, then Double DQN,
+five-step returns and random shifts of replayed images (DrQ). The rest (speed, files, evaluation,
+logs, the window, command line, modes Eval, Play, Plot) is in harness/; `qlearn.py -h` lists all.
 """
 
 import random  # noqa: I001  (harness is imported before keras and numpy, on purpose)
@@ -27,19 +26,20 @@ from game import wrapped_flappy_bird as game
 ACTIONS = 2  # number of valid actions: do nothing, flap
 GAMMA = 0.99  # decay rate of future rewards
 OBSERVATION = 5_000  # frames of random play that fill the replay memory before learning
-EXPLORE = 150_000  # frames over which epsilon anneals (original 3,000,000: days on a CPU)
+EXPLORE = 30_000  # frames over which epsilon anneals (original 3,000,000: days on a CPU)
 INITIAL_EPSILON = 0.1  # chance of a random action once learning starts
 FINAL_EPSILON = 0.0001  # chance of a random action after EXPLORE frames
 REPLAY_MEMORY = 30_000  # transitions remembered: about 200 MB, frames shared (original 50,000)
 BATCH = 32  # transitions per learning update
 FRAME_PER_ACTION = 1  # frames per action choice: the bird may flap on any frame
-LEARNING_RATE = 1e-4  # Adam's step size while epsilon anneals ...
+LEARNING_RATE = 2.5e-4  # Adam's step size while epsilon anneals (original 1e-4) ...
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
-TRAIN_EVERY = 5  # frames per learning update (original 1): each frame is still replayed ~6 times
-TARGET_SYNC = 250  # learning updates between copies of the network into the target network
-N_STEP = 3  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)
+TRAIN_EVERY = 2  # frames per learning update (original 1): each frame is replayed ~16 times
+TARGET_SYNC = 100  # learning updates between copies of the network into the target network
+N_STEP = 5  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)
+SHIFT = 4  # pixels by which a replayed image may move at random (original 0: no augmentation)
 TRAIN_SCORE_CAP = 50  # pipes at which a training game stops, so game starts stay in memory
-TOTAL_FRAMES = 200_000  # frames in a Train run
+TOTAL_FRAMES = 50_000  # frames in a Train run
 IMG_ROWS, IMG_COLS = 80, 80  # the network sees 80 x 80 gray images, [x, y]: rows run along x
 IMG_CHANNELS = 4  # ... the last four frames' images, stacked, newest first
 
@@ -110,14 +110,12 @@ def bellman_targets(return_t, discount, q_tn_online, q_tn_target):
 
     N-step targets: a transition holds up to N_STEP frames of rewards, so Q learns N_STEP frames
     further into the future per target sync. Double DQN: the online network picks the next
-    action, the target network (a copy, synced now and then) values it; one network doing both
-    overestimates Q.
+    action, the target network (a copy, synced now and then) values it: one doing both overrates Q.
     """
     a_tn = keras.ops.argmax(q_tn_online, axis=1)
     q_tn = keras.ops.take_along_axis(q_tn_target, a_tn[:, None], axis=1)[:, 0]
-    # Bellman, the blog's y = r_t + GAMMA max_a Q(s_t1, a) over three frames (N_STEP = 3):
-    # y = r_t + GAMMA r_t+1 + GAMMA^2 r_t+2 + GAMMA^3 Q_target(s_t+3, argmax_a Q(s_t+3, a)),
-    # that is R_t + discount * q_tn; after a crash just the rewards (discount 0): nothing to come
+    # Bellman, the blog's y = r_t + GAMMA max_a Q(s_t1, a), over N_STEP frames (discount 0 after
+    # a crash): y = r_t + GAMMA r_t+1 + ... + GAMMA^N_STEP q_tn = R_t + discount * q_tn
     return return_t + discount * q_tn
 
 
@@ -138,11 +136,6 @@ def learning_step(model: keras.Model, target_model: keras.Model):
 
     return train_on_minibatch
 
-
-def sync_target(model: keras.Model, target_model: keras.Model) -> None:
-    """Copy the network into the target network, which then stays fixed for a while."""
-    for target_weight, weight in zip(target_model.weights, model.weights):
-        target_weight.assign(weight)
 
 # ---------------------------------------------------------------- experience replay
 
@@ -167,11 +160,19 @@ def remember(replay_memory: deque, recent: deque, transition: tuple, game_over: 
         recent.popleft()
 
 
+def random_shift(stacks: np.ndarray) -> np.ndarray:
+    """DrQ's augmentation: each stack moved at random by up to SHIFT pixels, its edges repeated."""
+    padded = np.pad(stacks, ((0, 0), (SHIFT, SHIFT), (SHIFT, SHIFT), (0, 0)), mode="edge")
+    x, y = np.random.randint(0, 2 * SHIFT + 1, (2, len(stacks)))
+    return np.stack([image[i:i + IMG_ROWS, j:j + IMG_COLS] for image, i, j in zip(padded, x, y)])
+
+
 def sample_minibatch(replay_memory: deque) -> tuple:
-    """BATCH random transitions as arrays: s_t (BATCH, 80, 80, 4), a_t, R_t, s_tn, discount."""
+    """BATCH random transitions, shifted: s_t (BATCH, 80, 80, 4), a_t, R_t, s_tn, discount."""
     s_t, a_t, return_t, s_tn, discount = zip(*random.sample(replay_memory, BATCH))
-    return (network_input(s_t), np.array(a_t, np.int32), np.array(return_t, np.float32),
-            network_input(s_tn), np.array(discount, np.float32))
+    return (random_shift(network_input(s_t)), np.array(a_t, np.int32),
+            np.array(return_t, np.float32), random_shift(network_input(s_tn)),
+            np.array(discount, np.float32))
 
 # ---------------------------------------------------------------- exploration vs. exploitation
 
@@ -220,7 +221,7 @@ def train(args) -> None:
     # the run's frame count, its length (TOTAL_FRAMES or --steps) and OBSERVATION (or --observe)
     t, updates, observe, steps = books.frame, books.updates, books.observe, books.steps
     keras.utils.set_random_seed((books.seed + t) % 2**32)  # python, numpy and TensorFlow
-    sync_target(model, target_model)
+    target_model.set_weights(model.get_weights())  # the target network: a copy, for now
     replay_memory, recent = deque(maxlen=REPLAY_MEMORY), deque()
     game_state = game.GameState(seed=books.seed + t)
     s_t, loss, max_q = next_state(game_state.draw()), 0.0, 0.0
@@ -245,15 +246,14 @@ def train(args) -> None:
                 books.game_over(t, game_state.final_score)
                 s_t = next_state(image)
 
-            # learn from a random minibatch, every TRAIN_EVERY frames once the memory is full
-            # enough; copy the network into the target network every TARGET_SYNC updates
+            # learn from a random minibatch, every TRAIN_EVERY frames once the memory is full enough
             learning = len(replay_memory) >= observe
             if learning and t % TRAIN_EVERY == 0:
                 model.optimizer.learning_rate = learning_rate_at(t, observe, steps)
                 loss, max_q = train_on_minibatch(*sample_minibatch(replay_memory))
                 updates += 1
-                if updates % TARGET_SYNC == 0:
-                    sync_target(model, target_model)
+                if updates % TARGET_SYNC == 0:  # the target network: a fresh copy, fixed again
+                    target_model.set_weights(model.get_weights())
 
             # boring book-keeping: checkpoints, evaluations, the progress bar and the logs
             books.after_frame(t, updates, learning, epsilon, loss, max_q)

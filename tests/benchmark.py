@@ -1,6 +1,6 @@
 """Speed of one training frame, ours against the original's work on the same libraries.
 
-Run: python tests/benchmark.py      (about ten minutes; run nothing else meanwhile)
+Run: python tests/benchmark.py      (a default Train's time more; run nothing else meanwhile)
      python tests/benchmark.py --no-memory   (the timings only: about three minutes)
 
 Prints ms per frame for the game step (and the Gymnasium env's step beside it, env_step_ms),
@@ -8,8 +8,8 @@ preprocessing, action choice and storing; ms per learning update and updates per
 training frames per second and the cores the loop keeps busy; the minutes a default Train will
 take on this machine (its frames, updates and evaluations); then the original's per-frame work
 (scikit-image preprocessing, model.predict for the action, model.predict twice on the
-minibatch, train_on_batch) and the ratio; last, the memory of a Train run from its start to
-past a full replay memory.
+minibatch, train_on_batch) and the ratio; last, the memory of a default Train run from its
+start to its end, past a full replay memory.
 """
 
 import os
@@ -211,15 +211,14 @@ def main() -> None:
     if "--no-memory" in sys.argv:
         return
     peak, private, library = train_peak_mb()
-    print(f"\nTrain, 60,000 frames: peak memory {peak:.0f} MB; at the end {private:.0f} MB "
-          f"private, {library:.0f} MB of library code")
+    print(f"\na default Train, {qlearn.TOTAL_FRAMES:,} frames: peak memory {peak:.0f} MB; at the "
+          f"end {private:.0f} MB private, {library:.0f} MB of library code")
 
 
 def train_peak_mb() -> tuple[float, float, float]:
-    """Memory of `qlearn.py -m Train` as a user's run goes: 60,000 frames with the default
-    observation, so the replay memory fills (at 30,000) while it learns, and two evaluations
-    run (at 25,000 and 50,000). Returns the peak RSS from start to end, and at the end its
-    private part and its file-backed part (library code).
+    """Memory of `qlearn.py -m Train` with no flags but the model's place: the replay memory
+    fills (at REPLAY_MEMORY frames) while it learns, and its evaluations run. Returns the peak
+    RSS from start to end, and at the end its private part and its file-backed part (library code).
 
     Read as the child's own /proc/self/status at exit (Linux): getrusage's maxrss of a child
     would also count this process's memory, which the child shares between fork and exec.
@@ -231,7 +230,7 @@ def train_peak_mb() -> tuple[float, float, float]:
               "runpy.run_path(sys.argv[0], run_name='__main__')\n")
     with tempfile.TemporaryDirectory() as folder:
         train = subprocess.run([sys.executable, "-c", report, str(Path(qlearn.__file__)),
-                                "-m", "Train", "--steps", "60000", "--model",
+                                "-m", "Train", "--model",
                                 str(Path(folder) / "model.h5")],
                                capture_output=True, text=True, check=True)
     kb = dict(re.findall(r"(VmHWM|RssAnon|RssFile):\s+(\d+) kB", train.stdout))

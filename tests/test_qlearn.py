@@ -146,8 +146,8 @@ def play_into(replay_memory, recent, steps, frames=None) -> tuple:
     return states
 
 
-def test_remember_stores_n_step_returns_and_flushes_at_a_crash():
-    assert qlearn.N_STEP == 3
+def test_remember_stores_n_step_returns_and_flushes_at_a_crash(monkeypatch):
+    monkeypatch.setattr(qlearn, "N_STEP", 3)  # the worked numbers below are three-step returns
     replay_memory, recent = deque(), deque()
     states = play_into(replay_memory, recent, [(0.1, False, False), (0.1, False, False),
                                                (1, False, False), (0.1, False, False),
@@ -163,6 +163,7 @@ def test_remember_stores_n_step_returns_and_flushes_at_a_crash():
 
 
 def test_remember_at_the_training_cap_stores_what_is_left_with_q_to_come():
+    assert qlearn.N_STEP > 2
     replay_memory, recent = deque(), deque()
     play_into(replay_memory, recent, [(0.1, False, False)])
     assert len(replay_memory) == 0 and len(recent) == 1  # waits for N_STEP frames
@@ -177,7 +178,7 @@ def test_remember_at_the_training_cap_stores_what_is_left_with_q_to_come():
 
 def test_target_network_stays_fixed_until_synced():
     model, target_model = qlearn.buildmodel(), qlearn.buildmodel()
-    qlearn.sync_target(model, target_model)
+    target_model.set_weights(model.get_weights())
     for w, t in zip(model.get_weights(), target_model.get_weights()):
         np.testing.assert_array_equal(w, t)
     train_on_minibatch = qlearn.learning_step(model, target_model)
@@ -187,7 +188,7 @@ def test_target_network_stays_fixed_until_synced():
                        np.full(32, 0.97, np.float32))
     assert all(np.array_equal(a, b) for a, b in zip(before, target_model.get_weights()))
     assert not all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
-    qlearn.sync_target(model, target_model)
+    target_model.set_weights(model.get_weights())
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(),
                                                       target_model.get_weights()))
 
@@ -228,7 +229,27 @@ def test_sample_minibatch_gives_the_learning_steps_arrays():
     s_t, a_t, return_t, s_tn, discount = qlearn.sample_minibatch(replay_memory)
     assert s_tn.shape == s_t.shape == (32, 80, 80, 4) and s_t.dtype == np.uint8
     assert set(a_t) <= {0, 1} and return_t.dtype == discount.dtype == np.float32
-    assert set(discount) <= {np.float32(0.99 ** 3), 0}
+    assert set(discount) <= {np.float32(0.99 ** qlearn.N_STEP), 0}
+
+
+def test_random_shift_moves_each_stack_by_at_most_shift_pixels_its_edges_repeated():
+    assert qlearn.SHIFT == 4
+    stacks = np.zeros((200, 80, 80, 4), np.uint8)
+    stacks[:, 40, 30] = [10, 20, 30, 40]  # one bright pixel per image, each image its own value
+    shifted = qlearn.random_shift(stacks)
+    assert shifted.shape == stacks.shape and shifted.dtype == np.uint8
+    moves = set()
+    for image in shifted:
+        x, y = np.argwhere(image[..., 0] == 10)[0]
+        assert abs(x - 40) <= 4 and abs(y - 30) <= 4
+        assert all(image[x, y, c] == 10 * (c + 1) for c in range(4))  # the stack moves as one
+        moves.add((x - 40, y - 30))
+    assert len(moves) > 40  # of the 81 possible moves
+    edge = np.arange(80, dtype=np.uint8)[None, :, None, None].repeat(80, 2).repeat(4, 3)
+    shifted = qlearn.random_shift(edge)  # rows 0..79: moved, the first or last row repeats
+    for image in shifted:
+        rows = image[:, 0, 0].astype(int)
+        assert set(np.diff(rows)) <= {0, 1} and rows.max() - rows.min() >= 75
 
 
 def test_epsilon_and_learning_rate_schedules():
