@@ -3,7 +3,7 @@ keep-best, the progress bar and the logs. Also where a run starts or resumes, an
 
     books = Bookkeeping(args, model, q_of, next_state, EXPLORE)   # starts or resumes
     with books:                      # however the loop ends, the checkpoint is saved
-        while t < books.steps:
+        while t < books.steps and not books.perfect:
             ...                                  # the lesson
             books.after_frame(t, updates, learning, epsilon, loss, max_q)
 """
@@ -56,6 +56,7 @@ class Bookkeeping:
         self.state, self.steps, self.seed = state, state["steps"], state["seed"]
         self.frame, self.updates, self.observe = state["frame"], state["updates"], state["observe"]
         self.learning = False
+        self.perfect = False  # the best mean is the most it can be: no later model can beat it
 
     def resume(self, args) -> dict:
         """The run's own state and latest weights; --steps and the evaluations may change."""
@@ -98,7 +99,8 @@ class Bookkeeping:
     def evaluate_and_keep_best(self) -> None:
         """Play the evaluation games greedily; keep the model if its mean is the best yet and
         above 0: a model that passes no pipe has not learned, and replaces nothing. Counted as
-        evaluated once its model is kept."""
+        evaluated once its model is kept. Once the best mean is every game's cap, no later model
+        could be kept: the run stops there, finished (a shorter run, the same model kept)."""
         episodes, max_score = self.state["eval"]
         result = summarize(greedy_scores(self.q_of, self.next_state, episodes, EVAL_SEED,
                                          max_score))
@@ -108,6 +110,8 @@ class Bookkeeping:
             self.state.update(best_mean=result["mean"], kept=checkpoints.stamp(self.model_path))
             saved = self.model_path.name
         self.state["evaluated"] = self.frame
+        if self.state["best_mean"] == max_score:  # the run is done: a new one may start
+            self.perfect, self.state["steps"] = True, self.frame
         self.logbook.evaluation(self.frame, result, self.state["best_mean"], saved)
 
     def set_aside(self) -> None:
@@ -173,5 +177,9 @@ class Bookkeeping:
                 "no model kept: no evaluation passed a pipe" if evaluated else
                 f"no model kept: it never learned (learning starts after {self.observe:,} "
                 "frames)")
-        return (f"Train: done at frame {self.frame:,} in {self.logbook.minutes():.1f} minutes; "
+        stop = f"frame {self.frame:,}"
+        if self.perfect and self.frame < self.steps:  # early: no later model could be kept
+            stop += (f" of {self.steps:,} (every evaluation game reached {self.state['eval'][1]} "
+                     "pipes: no later model could replace this one)")
+        return (f"Train: done at {stop} in {self.logbook.minutes():.1f} minutes; "
                 f"{kept}; latest in {self.latest_path.name} (more frames: --resume --steps)")

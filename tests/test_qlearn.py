@@ -14,7 +14,7 @@ from conftest import REPO, assert_one_line_error, qlearn_cli
 
 import qlearn
 from game import wrapped_flappy_bird as game
-from harness import evaluation, files
+from harness import bookkeeping, evaluation, files
 
 
 def game_frames(count: int, seed: int = 0) -> list:
@@ -388,6 +388,27 @@ def test_train_resume_goes_on_from_the_saved_frame_judged_anew(trained, tmp_path
     (evaluation_line,) = [line for line in process.stdout.splitlines() if line.startswith("eval")]
     scores = evaluation_line.split("scores")[1].split("median")[0].split()
     assert len(scores) == 2 and all(0 <= int(score) <= 3 for score in scores)
+
+
+def test_train_stops_at_a_perfect_evaluation_and_a_new_run_may_start(tmp_path, monkeypatch,
+                                                                       capsys):
+    # the evaluation games are faked, every one at the cap: no later model could beat it
+    monkeypatch.setattr(bookkeeping, "EVAL_EVERY", 100)
+    monkeypatch.setattr(bookkeeping, "greedy_scores",
+                        lambda q_of, next_state, episodes, seed, max_score: [max_score] * episodes)
+    flags = ["-m", "Train", "--steps", "1000", "--observe", "100", "--episodes", "2",
+             "--max-score", "3", "--model", str(tmp_path / "model.h5")]
+    assert qlearn.main(flags) == 0
+    progress = json.loads((tmp_path / "model.train.json").read_text())
+    (run,) = (tmp_path / "runs").iterdir()
+    evaluations = (run / "evals.csv").read_text().splitlines()[1:]
+    assert len(evaluations) == 1 and evaluations[0].startswith(f"{progress['frame']},")
+    assert progress["steps"] == progress["frame"] < 1000 and progress["best_mean"] == 3
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith(f"Train: done at frame {progress['frame']:,} of 1,000 (every "
+                           "evaluation game reached 3 pipes")
+    assert (tmp_path / "model.h5").exists()
+    assert qlearn.main(flags) == 0  # the stopped run is finished: a new one starts
 
 
 def test_eval_is_repeatable_and_ends_with_json(trained):
