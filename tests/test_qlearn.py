@@ -14,7 +14,7 @@ from conftest import REPO, assert_one_line_error, qlearn_cli
 
 import qlearn
 from game import wrapped_flappy_bird as game
-from harness import bookkeeping, evaluation, files
+from harness import bookkeeping, evaluation, files, speed
 
 
 def game_frames(count: int, seed: int = 0) -> list:
@@ -393,6 +393,7 @@ def test_train_resume_goes_on_from_the_saved_frame_judged_anew(trained, tmp_path
 def test_train_stops_at_a_perfect_evaluation_and_a_new_run_may_start(tmp_path, monkeypatch,
                                                                        capsys):
     # the evaluation games are faked, every one at the cap: no later model could beat it
+    monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
     monkeypatch.setattr(bookkeeping, "EVAL_EVERY", 100)
     monkeypatch.setattr(bookkeeping, "greedy_scores",
                         lambda q_of, next_state, episodes, seed, max_score: [max_score] * episodes)
