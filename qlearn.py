@@ -1,13 +1,13 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: about 20 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: about 22 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
 network, the Bellman targets, experience replay, epsilon-greedy, then the training loop and Run.
 Beyond the original: the 2015 Nature paper's target network and Huber loss, then Double DQN,
-five-step returns and random shifts of replayed images (DrQ). The rest (speed, files, evaluation,
-logs, the window, command line, modes Eval, Play, Plot) is in harness/; `qlearn.py -h` lists all.
+three-step returns and random shifts of replayed images (DrQ). The rest (speed, files, evaluation,
+logs, the window, the command line, Eval's games, Plot) is in harness/, Play in game/; -h lists all.
 """
 
 import random  # noqa: I001  (harness is imported before keras and numpy, on purpose)
@@ -25,7 +25,7 @@ from game import wrapped_flappy_bird as game
 
 ACTIONS = 2  # number of valid actions: do nothing, flap
 GAMMA = 0.99  # decay rate of future rewards
-OBSERVATION = 5_000  # frames of random play that fill the replay memory before learning
+OBSERVATION = 5_000  # frames of random play filling the replay memory first (original 3,200)
 EXPLORE = 30_000  # frames over which epsilon anneals (original 3,000,000: days on a CPU)
 INITIAL_EPSILON = 0.1  # chance of a random action once learning starts
 FINAL_EPSILON = 0.0001  # chance of a random action after EXPLORE frames
@@ -36,7 +36,7 @@ LEARNING_RATE = 2.5e-4  # Adam's step size while epsilon anneals (original 1e-4)
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
 TRAIN_EVERY = 2  # frames per learning update (original 1): each frame is replayed ~16 times
 TARGET_SYNC = 100  # learning updates between copies of the network into the target network
-N_STEP = 5  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)
+N_STEP = 3  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)
 SHIFT = 4  # pixels by which a replayed image may move at random (original 0: no augmentation)
 TRAIN_SCORE_CAP = 50  # pipes at which a training game stops, so game starts stay in memory
 TOTAL_FRAMES = 50_000  # frames in a Train run
@@ -120,7 +120,7 @@ def bellman_targets(return_t, discount, q_tn_online, q_tn_target):
 
 
 def learning_step(model: keras.Model, target_model: keras.Model):
-    """One compiled call that learns from a minibatch: its targets, the loss, Adam's step."""
+    """One compiled call that learns from a minibatch: targets (outside the tape), loss, Adam."""
     model.optimizer.build(model.trainable_variables)
 
     @tf.function
