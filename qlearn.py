@@ -226,7 +226,7 @@ def train(args) -> None:
     game_state = game.GameState(seed=books.seed + t)
     s_t, loss, max_q = next_state(game_state.draw()), 0.0, 0.0
     with books:  # however the loop ends (its last frame, a signal, an error): a checkpoint
-        while t < steps and not books.perfect:  # to the last frame, or a perfect evaluation
+        while t < steps and not books.learned:  # to the last frame, or until the bird has learned
             # act: epsilon-greedy on the state s_t
             epsilon = epsilon_at(t, observe)
             a_t = choose_action(q_of, s_t, epsilon) if t % FRAME_PER_ACTION == 0 else 0

@@ -3,7 +3,7 @@ keep-best, the progress bar and the logs. Also where a run starts or resumes, an
 
     books = Bookkeeping(args, model, q_of, next_state, EXPLORE)   # starts or resumes
     with books:                      # however the loop ends, the checkpoint is saved
-        while t < books.steps and not books.perfect:
+        while t < books.steps and not books.learned:
             ...                                  # the lesson
             books.after_frame(t, updates, learning, epsilon, loss, max_q)
 """
@@ -35,7 +35,7 @@ class Bookkeeping:
             else:
                 eval_games = [args.episodes or EVAL_EPISODES, args.max_score or EVAL_MAX_SCORE]
                 state = checkpoints.start(args.model, args.seed, args.steps, args.observe,
-                                          eval_games)
+                                          eval_games, until_learned=not args.steps_given)
             checkpoints.check_paths(args.model, state["run"])
             aside = None if args.resume else checkpoints.set_aside_run(args.model, state["run"])
             if aside:
@@ -56,7 +56,7 @@ class Bookkeeping:
         self.state, self.steps, self.seed = state, state["steps"], state["seed"]
         self.frame, self.updates, self.observe = state["frame"], state["updates"], state["observe"]
         self.learning = False
-        self.perfect = False  # the best mean is the most it can be: no later model can beat it
+        self.learned = False  # an evaluation says the bird plays: the run may stop early
 
     def resume(self, args) -> dict:
         """The run's own state and latest weights; --steps and the evaluations may change."""
@@ -70,7 +70,7 @@ class Bookkeeping:
                                  f"{frame:,} to end it there, or {frame + observe:,} or more "
                                  f"(a resumed run refills its replay memory for {observe:,} "
                                  "frames before it learns)")
-            state["steps"] = args.steps
+            state["steps"], state["until_learned"] = args.steps, False  # all those frames
         print(f"Train: resuming {state['run']} at frame {frame:,}")
         eval_games = [args.episodes or state["eval"][0], args.max_score or state["eval"][1]]
         if eval_games != state["eval"]:
@@ -99,8 +99,9 @@ class Bookkeeping:
     def evaluate_and_keep_best(self) -> None:
         """Play the evaluation games greedily; keep the model if its mean is the best yet and
         above 0: a model that passes no pipe has not learned, and replaces nothing. Counted as
-        evaluated once its model is kept. Once the best mean is every game's cap, no later model
-        could be kept: the run stops there, finished (a shorter run, the same model kept)."""
+        evaluated once its model is kept. The run stops there, finished, once the best mean is
+        every game's cap (no later model could be kept) or, in a run of the default length
+        (no --steps), once most games reach the cap (the median): the bird has learned."""
         episodes, max_score = self.state["eval"]
         result = summarize(greedy_scores(self.q_of, self.next_state, episodes, EVAL_SEED,
                                          max_score))
@@ -110,8 +111,9 @@ class Bookkeeping:
             self.state.update(best_mean=result["mean"], kept=checkpoints.stamp(self.model_path))
             saved = self.model_path.name
         self.state["evaluated"] = self.frame
-        if self.state["best_mean"] == max_score:  # the run is done: a new one may start
-            self.perfect, self.state["steps"] = True, self.frame
+        won_most = result["median"] >= max_score and self.state["until_learned"]
+        if self.state["best_mean"] == max_score or won_most:  # done: a new run may start
+            self.learned, self.state["steps"] = True, self.frame
         self.logbook.evaluation(self.frame, result, self.state["best_mean"], saved)
 
     def set_aside(self) -> None:
@@ -178,8 +180,12 @@ class Bookkeeping:
                 f"no model kept: it never learned (learning starts after {self.observe:,} "
                 "frames)")
         stop = f"frame {self.frame:,}"
-        if self.perfect and self.frame < self.steps:  # early: no later model could be kept
-            stop += (f" of {self.steps:,} (every evaluation game reached {self.state['eval'][1]} "
-                     "pipes: no later model could replace this one)")
+        max_score = self.state["eval"][1]
+        if self.learned and self.frame < self.steps and self.state["best_mean"] == max_score:
+            stop += (f" of {self.steps:,} (every evaluation game reached {max_score} pipes: no "
+                     "later model could replace this one)")
+        elif self.learned and self.frame < self.steps:
+            stop += (f" of {self.steps:,} (most evaluation games reached {max_score} pipes: "
+                     "the bird has learned)")
         return (f"Train: done at {stop} in {self.logbook.minutes():.1f} minutes; "
                 f"{kept}; latest in {self.latest_path.name} (more frames: --resume --steps)")

@@ -36,7 +36,7 @@ RUN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # "evaluated" is the frame of the last evaluation that finished, None before the first
 FIELDS = {"run": str, "frame": int, "updates": int, "best_mean": (float, int, type(None)),
           "kept": (list, bool), "minutes": (float, int), "seed": int, "steps": int,
-          "observe": int, "eval": list, "evaluated": (int, type(None))}
+          "observe": int, "eval": list, "evaluated": (int, type(None)), "until_learned": bool}
 
 
 def paths(model_path: Path) -> tuple[Path, Path, Path]:
@@ -109,6 +109,7 @@ def load(model_path: Path, observe_range: tuple[int, int]) -> dict:
     try:
         state = json.loads(progress_path.read_text())
         state.setdefault("evaluated", state["frame"])  # written before it was kept: evaluated
+        state.setdefault("until_learned", False)  # written before runs stopped once learned
     except (OSError, UnicodeDecodeError, ValueError, AttributeError, KeyError, TypeError):
         state = None
     if not well_formed(state) or not observe_range[0] <= state["observe"] <= observe_range[1]:
@@ -145,8 +146,10 @@ def evaluation_owed(state: dict) -> bool:
     return state["updates"] > 0 and state["evaluated"] != state["frame"]
 
 
-def start(model_path: Path, seed: int, steps: int, observe: int, eval_games: list) -> dict:
-    """A new run's state; refuses to start over an unfinished run's checkpoint."""
+def start(model_path: Path, seed: int, steps: int, observe: int, eval_games: list,
+          until_learned: bool = False) -> dict:
+    """A new run's state; refuses to start over an unfinished run's checkpoint. A run until
+    learned stops at its first evaluation with a median at the cap, before its last frame."""
     progress_path = paths(model_path)[1]
     if progress_path.exists():
         try:
@@ -162,7 +165,7 @@ def start(model_path: Path, seed: int, steps: int, observe: int, eval_games: lis
     name = f"bird-{time.strftime('%Y%m%d-%H%M%S')}-seed{seed}"
     return {"run": name, "frame": 0, "updates": 0, "best_mean": None, "kept": False,
             "minutes": 0.0, "seed": seed, "steps": steps, "observe": observe,
-            "eval": list(eval_games), "evaluated": None}
+            "eval": list(eval_games), "evaluated": None, "until_learned": until_learned}
 
 
 def save(model_path: Path, state: dict, model) -> None:

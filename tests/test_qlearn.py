@@ -412,6 +412,27 @@ def test_train_stops_at_a_perfect_evaluation_and_a_new_run_may_start(tmp_path, m
     assert qlearn.main(flags) == 0  # the stopped run is finished: a new one starts
 
 
+def test_a_default_length_train_stops_once_most_evaluation_games_reach_the_cap(
+        tmp_path, monkeypatch, capsys):
+    # two of three faked evaluation games at the cap: the median is, the mean not (not perfect)
+    monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
+    monkeypatch.setattr(bookkeeping, "EVAL_EVERY", 100)
+    monkeypatch.setattr(qlearn, "TOTAL_FRAMES", 400)  # the default length, short
+    monkeypatch.setattr(bookkeeping, "greedy_scores",
+                        lambda q_of, next_state, episodes, seed, max_score: [max_score, 0, 3])
+    flags = ["-m", "Train", "--observe", "100", "--episodes", "3", "--max-score", "3"]
+    assert qlearn.main([*flags, "--model", str(tmp_path / "default" / "model.h5")]) == 0
+    progress = json.loads((tmp_path / "default" / "model.train.json").read_text())
+    assert progress["steps"] == progress["frame"] == 100 and progress["best_mean"] == 2
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("Train: done at frame 100 of 400 (most "
+                           "evaluation games reached 3 pipes: the bird has learned)")
+    # a length given with --steps is trained to its end
+    assert qlearn.main([*flags, "--steps", "300", "--model", str(tmp_path / "model.h5")]) == 0
+    progress = json.loads((tmp_path / "model.train.json").read_text())
+    assert progress["steps"] == progress["frame"] == 300
+
+
 def test_eval_is_repeatable_and_ends_with_json(trained):
     folder, _ = trained
     runs = [qlearn_cli("-m", "Eval", "--model", folder / "model.latest.h5", "--episodes", 3,
