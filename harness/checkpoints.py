@@ -33,7 +33,8 @@ MAX_EVAL_GAMES = 100  # games per evaluation in Train: minutes each, not hours
 MAX_EVAL_SCORE = 1_000  # pipes at which an evaluation game in Train ends
 RUN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # "kept" is False until the run writes a best model, then that file's stamp (see stamp());
-# "evaluated" is the frame of the last evaluation that finished, None before the first
+# "evaluated" is the frame of the last evaluation that finished, None before the first;
+# "until_learned": the run stops once most evaluation games are won (no --steps was given)
 FIELDS = {"run": str, "frame": int, "updates": int, "best_mean": (float, int, type(None)),
           "kept": (list, bool), "minutes": (float, int), "seed": int, "steps": int,
           "observe": int, "eval": list, "evaluated": (int, type(None)), "until_learned": bool}

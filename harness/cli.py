@@ -50,7 +50,8 @@ def parser(steps: int, observe: int) -> Parser:
     p.add_argument("-m", "--mode", type=mode_name, required=True,
                    help=f"{', '.join(MODES)} (any case)")
     p.add_argument("--model", type=Path, help="weights file (default: model.h5 beside qlearn.py)")
-    p.add_argument("--steps", type=int, help=f"Train: frames in all (default {steps:,})")
+    p.add_argument("--steps", type=int, help=f"Train: frames in all (default: at most {steps:,}, "
+                   "stopping once most evaluation games are won)")
     p.add_argument("--observe", type=int,
                    help=f"Train: frames of random play first (default {observe:,})")
     p.add_argument("--resume", action="store_true",
