@@ -180,12 +180,11 @@ class Bookkeeping:
                 f"no model kept: it never learned (learning starts after {self.observe:,} "
                 "frames)")
         stop = f"frame {self.frame:,}"
-        max_score = self.state["eval"][1]
-        if self.learned and self.frame < self.steps and self.state["best_mean"] == max_score:
-            stop += (f" of {self.steps:,} (every evaluation game reached {max_score} pipes: no "
-                     "later model could replace this one)")
-        elif self.learned and self.frame < self.steps:
-            stop += (f" of {self.steps:,} (most evaluation games reached {max_score} pipes: "
-                     "the bird has learned)")
+        if self.learned and self.frame < self.steps:  # stopped early by an evaluation
+            max_score = self.state["eval"][1]
+            why = ("every evaluation game reached {} pipes: no later model could replace this one"
+                   if self.state["best_mean"] == max_score else
+                   "most evaluation games reached {} pipes: the bird has learned")
+            stop += f" of {self.steps:,} ({why.format(max_score)})"
         return (f"Train: done at {stop} in {self.logbook.minutes():.1f} minutes; "
                 f"{kept}; latest in {self.latest_path.name} (more frames: --resume --steps)")
