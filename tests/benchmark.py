@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import qlearn  # noqa: I001  (first: it sets numpy's threads before numpy loads)
 import numpy as np
 from game import wrapped_flappy_bird as game
-from harness import bookkeeping, evaluation, speed
+from harness import bookkeeping, cli, evaluation, speed
 
 
 def per_call_ms(function, repeats: int) -> float:
@@ -71,17 +71,19 @@ def env_step_ms(steps: int = 10000, block: int = 100) -> tuple[float, float]:
             float(np.median(seconds[play_game])) / block * 1000)
 
 
-def evaluation_frame_ms(q_of, images) -> float:
-    """ms per frame of an evaluation: EVAL_EPISODES games side by side, one network call."""
-    games = [game.GameState(seed=i) for i in range(bookkeeping.EVAL_EPISODES)]
-    states = [qlearn.next_state(image) for image in images[:len(games)]]
+def evaluation_frame_ms(q_of, pipes: int = 20) -> float:
+    """ms per frame of an evaluation: EVAL_EPISODES games side by side, as Train plays them
+    (evaluation.greedy_scores), by a bird that passes every pipe (`q_of`) to `pipes` pipes."""
+    frames = [0]  # the games' frames, all counted
 
-    def frame():
-        q_of(states)
-        for game_state, s_t in zip(games, states):
-            qlearn.next_state(game_state.frame_step(qlearn.one_hot(0))[0], s_t)
+    def counted_next_state(image, s_t=None):
+        frames[0] += 1
+        return qlearn.next_state(image, s_t)
 
-    return per_call_ms(frame, 300)
+    start = time.perf_counter()
+    evaluation.greedy_scores(q_of, counted_next_state, bookkeeping.EVAL_EPISODES,
+                             bookkeeping.EVAL_SEED, pipes)
+    return (time.perf_counter() - start) * 1000 / (frames[0] / bookkeeping.EVAL_EPISODES)
 
 
 def default_run(ms: dict, update_ms: float, evaluation_ms: float) -> str:
@@ -189,7 +191,8 @@ def main() -> None:
           f"{1000 / update:.1f} updates per second")
     print(f"{'training (the whole loop)':<28}{ours:8.1f} frames per second, keeping {cores:.1f} "
           f"of {os.cpu_count()} cores busy")
-    print(default_run(ms, update, evaluation_frame_ms(q_of, images)))
+    shipped = qlearn.q_function(qlearn.load_model(cli.MODEL_PATH))  # it plays: games to the cap
+    print(default_run(ms, update, evaluation_frame_ms(shipped)))
 
     # the original's work per frame: it learned on every frame, with predict() three times
     stack = qlearn.network_input([qlearn.next_state(images[0])]).astype(float)

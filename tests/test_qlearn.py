@@ -281,7 +281,7 @@ def test_evaluate_plays_each_game_as_if_alone(monkeypatch):
     def q_of(states):  # the shipped bird made to flap too often: its games end apart
         return shipped(states) + np.array([0.0, 0.6], np.float32)
 
-    monkeypatch.setattr(evaluation, "SIDE_BY_SIDE", 3)  # games wait their turn, too
+    monkeypatch.setattr(evaluation, "SIDE_BY_SIDE", 4)  # two lanes of two: games wait, too
     scores = evaluation.greedy_scores(q_of, qlearn.next_state, 8, 7, 30)
     seeds = random.Random(7)  # evaluate's games and their seeds, one at a time
     alone = [play_alone(q_of, game.GameState(seed=seeds.getrandbits(32)), 30)
