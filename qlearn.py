@@ -1,6 +1,6 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: about 15 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: 10 to 15 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
@@ -32,7 +32,7 @@ FINAL_EPSILON = 0.0001  # chance of a random action after EXPLORE frames
 REPLAY_MEMORY = 30_000  # transitions remembered: about 200 MB, frames shared (original 50,000)
 BATCH = 32  # transitions per learning update
 FRAME_PER_ACTION = 1  # frames per action choice: the bird may flap on any frame
-LEARNING_RATE = 2.5e-4  # Adam's step size while epsilon anneals (original 1e-4) ...
+LEARNING_RATE = 5e-4  # Adam's step size while epsilon anneals (original 1e-4) ...
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
 TRAIN_EVERY = 2  # frames per learning update (original 1): each frame is replayed ~16 times
 TARGET_SYNC = 25  # learning updates between copies of the network into the target network
