@@ -3,7 +3,7 @@
 - grayscale, resize and rescale_intensity: scikit-image's preprocessing as numpy products,
   twelve times faster and within 0.6/255 of its numbers (tests/test_speed.py checks both).
 - FusedAdam: Keras's Adam with each weight's step in TensorFlow's one Adam kernel.
-- configure_tensorflow: thread pools that leave the game's Python thread a core; malloc
+- configure_tensorflow: thread pools that work every core while the bird learns; malloc
   arenas capped so that memory does not grow with the number of cores.
 """
 
@@ -135,10 +135,10 @@ def configure_tensorflow() -> None:
         libc().mallopt(-8, 2)  # arena of its own (M_ARENA_MAX), each holding copies of 13 MB
         libc().mallopt(-3, 1 << 20)  # buffers; big ones mmapped, at a fixed 1 MiB threshold
     # Two ops at a time (the learning step's three forward passes are independent), each on
-    # half the cores: TensorFlow's default pools spin on every core and starve the game's
-    # Python thread (on 2 cores: 85 instead of 75 frames a second when both are busy).
+    # every core: the learning update is most of a frame's cost and the game's thread waits
+    # for it (on 2 cores, each op on one core made a 9,000-frame Train take 1.09 times as long).
     tf.config.threading.set_inter_op_parallelism_threads(2)
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 2) // 2))
+    tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 2)
     with quiet_stderr():
         gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
