@@ -136,7 +136,7 @@ def configure_tensorflow() -> None:
         libc().mallopt(-3, 1 << 20)  # buffers; big ones mmapped, at a fixed 1 MiB threshold
     # Two ops at a time (the learning step's three forward passes are independent), each on
     # every core: the learning update is most of a frame's cost and the game's thread waits
-    # for it (on 2 cores, each op on one core made a 9,000-frame Train take 1.09 times as long).
+    # for it (on 2 cores, one core per op made a 9,000-frame Train 1.07 to 1.09 times as long).
     tf.config.threading.set_inter_op_parallelism_threads(2)
     tf.config.threading.set_intra_op_parallelism_threads(os.cpu_count() or 2)
     with quiet_stderr():
