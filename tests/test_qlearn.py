@@ -331,8 +331,8 @@ def test_a_short_train_writes_a_checkpoint_and_no_model_that_has_not_learned(tra
     model = qlearn.buildmodel()
     model.load_weights(folder / "model.latest.h5")  # Keras reads our files too
     progress = json.loads((folder / "model.train.json").read_text())
-    learned_at = [t for t in range(100, 401) if t % qlearn.TRAIN_EVERY == 0]  # memory full: 100
-    assert progress["frame"] == 400 and progress["updates"] == len(learned_at)
+    update_frames = [t for t in range(100, 401) if t % qlearn.TRAIN_EVERY == 0]  # --observe 100
+    assert progress["frame"] == 400 and progress["updates"] == len(update_frames)
     (run,) = (folder / "runs").iterdir()
     games = (run / "games.csv").read_text().splitlines()
     assert games[0] == "frame,minutes,score" and len(games) > 2
