@@ -8,6 +8,7 @@ keep-best, the progress bar and the logs. Also where a run starts or resumes, an
             books.after_frame(t, updates, learning, epsilon, loss, max_q)
 """
 
+import math
 import os
 
 from harness import UsageError, checkpoints, files, speed
@@ -19,6 +20,7 @@ EVAL_EVERY = 5_000  # frames between greedy evaluations, once learning has start
 EVAL_EPISODES = 10  # games per evaluation; a model kept for its scores is less often lucky
 EVAL_MAX_SCORE = 200  # pipes at which an evaluation game counts as won (100 stops at weak birds)
 EVAL_SEED = 2016  # the evaluation games' seed
+EVAL_WINS = 0.8  # share of an evaluation's games at the cap that ends a default-length run
 
 
 class Bookkeeping:
@@ -101,7 +103,8 @@ class Bookkeeping:
         above 0: a model that passes no pipe has not learned, and replaces nothing. Counted as
         evaluated once its model is kept. The run stops there, finished, once the best mean is
         every game's cap (no later model could be kept) or, in a run of the default length
-        (no --steps), once most games reach the cap (the median): the bird has learned."""
+        (no --steps), once EVAL_WINS of its games reach the cap: the bird has learned. (Half,
+        the median, stopped runs at birds that lost half their games to another seed.)"""
         episodes, max_score = self.state["eval"]
         result = summarize(greedy_scores(self.q_of, self.next_state, episodes, EVAL_SEED,
                                          max_score))
@@ -111,8 +114,9 @@ class Bookkeeping:
             self.state.update(best_mean=result["mean"], kept=checkpoints.stamp(self.model_path))
             saved = self.model_path.name
         self.state["evaluated"] = self.frame
-        won_most = result["median"] >= max_score and self.state["until_learned"]
-        if self.state["best_mean"] == max_score or won_most:  # done: a new run may start
+        wins = sum(score >= max_score for score in result["scores"])
+        learned = wins >= EVAL_WINS * episodes and self.state["until_learned"]
+        if self.state["best_mean"] == max_score or learned:  # done: a new run may start
             self.learned, self.state["steps"] = True, self.frame
         self.logbook.evaluation(self.frame, result, self.state["best_mean"], saved)
 
@@ -181,10 +185,11 @@ class Bookkeeping:
                 "frames)")
         stop = f"frame {self.frame:,}"
         if self.learned and self.frame < self.steps:  # stopped early by an evaluation
-            max_score = self.state["eval"][1]
-            why = ("every evaluation game reached {} pipes: no later model could replace this one"
-                   if self.state["best_mean"] == max_score else
-                   "most evaluation games reached {} pipes: the bird has learned")
-            stop += f" of {self.steps:,} ({why.format(max_score)})"
+            episodes, max_score = self.state["eval"]
+            why = (f"every evaluation game reached {max_score} pipes: no later model could "
+                   "replace this one" if self.state["best_mean"] == max_score else
+                   f"{math.ceil(EVAL_WINS * episodes)} or more of {episodes} evaluation games "
+                   f"reached {max_score} pipes: the bird has learned")
+            stop += f" of {self.steps:,} ({why})"
         return (f"Train: done at {stop} in {self.logbook.minutes():.1f} minutes; "
                 f"{kept}; latest in {self.latest_path.name} (more frames: --resume --steps)")

@@ -51,7 +51,7 @@ def parser(steps: int, observe: int) -> Parser:
                    help=f"{', '.join(MODES)} (any case)")
     p.add_argument("--model", type=Path, help="weights file (default: model.h5 beside qlearn.py)")
     p.add_argument("--steps", type=int, help=f"Train: frames in all (default: at most {steps:,}, "
-                   "stopping once most evaluation games are won)")
+                   "stopping once 8 in 10 evaluation games are won)")
     p.add_argument("--observe", type=int,
                    help=f"Train: frames of random play first (default {observe:,})")
     p.add_argument("--resume", action="store_true",

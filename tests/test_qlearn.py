@@ -413,20 +413,22 @@ def test_train_stops_at_a_perfect_evaluation_and_a_new_run_may_start(tmp_path, m
     assert qlearn.main(flags) == 0  # the stopped run is finished: a new one starts
 
 
-def test_a_default_length_train_stops_once_most_evaluation_games_reach_the_cap(
+def test_a_default_length_train_stops_once_eval_wins_of_the_games_reach_the_cap(
         tmp_path, monkeypatch, capsys):
-    # two of three faked evaluation games at the cap: the median is, the mean not (not perfect)
+    # faked evaluations of five games to 3 pipes: three at the cap (a median at the cap), then
+    # four (EVAL_WINS, 0.8, of five), never all five
     monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
     monkeypatch.setattr(bookkeeping, "EVAL_EVERY", 100)
     monkeypatch.setattr(qlearn, "TOTAL_FRAMES", 400)  # the default length, short
+    evaluations = iter([[3, 3, 3, 0, 1], [3, 3, 3, 3, 0]] * 3)
     monkeypatch.setattr(bookkeeping, "greedy_scores",
-                        lambda q_of, next_state, episodes, seed, max_score: [max_score, 0, 3])
-    flags = ["-m", "Train", "--observe", "100", "--episodes", "3", "--max-score", "3"]
+                        lambda q_of, next_state, episodes, seed, max_score: next(evaluations))
+    flags = ["-m", "Train", "--observe", "100", "--episodes", "5", "--max-score", "3"]
     assert qlearn.main([*flags, "--model", str(tmp_path / "default" / "model.h5")]) == 0
     progress = json.loads((tmp_path / "default" / "model.train.json").read_text())
-    assert progress["steps"] == progress["frame"] == 100 and progress["best_mean"] == 2
+    assert progress["steps"] == progress["frame"] == 200 and progress["best_mean"] == 2.4
     last = capsys.readouterr().out.splitlines()[-1]
-    assert last.startswith("Train: done at frame 100 of 400 (most "
+    assert last.startswith("Train: done at frame 200 of 400 (4 or more of 5 "
                            "evaluation games reached 3 pipes: the bird has learned)")
     # a length given with --steps is trained to its end
     assert qlearn.main([*flags, "--steps", "300", "--model", str(tmp_path / "model.h5")]) == 0
