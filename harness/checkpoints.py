@@ -34,7 +34,8 @@ MAX_EVAL_SCORE = 1_000  # pipes at which an evaluation game in Train ends
 RUN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 # "kept" is False until the run writes a best model, then that file's stamp (see stamp());
 # "evaluated" is the frame of the last evaluation that finished, None before the first;
-# "until_learned": the run stops once 8 in 10 evaluation games are won (no --steps was given)
+# "until_learned": the run stops once bookkeeping.EVAL_WINS of an evaluation's games are won
+# (no --steps was given)
 FIELDS = {"run": str, "frame": int, "updates": int, "best_mean": (float, int, type(None)),
           "kept": (list, bool), "minutes": (float, int), "seed": int, "steps": int,
           "observe": int, "eval": list, "evaluated": (int, type(None)), "until_learned": bool}
@@ -150,7 +151,7 @@ def evaluation_owed(state: dict) -> bool:
 def start(model_path: Path, seed: int, steps: int, observe: int, eval_games: list,
           until_learned: bool = False) -> dict:
     """A new run's state; refuses to start over an unfinished run's checkpoint. A run until
-    learned stops at its first evaluation with 8 in 10 games at the cap, before its last frame."""
+    learned stops at its first evaluation with bookkeeping.EVAL_WINS of its games at the cap."""
     progress_path = paths(model_path)[1]
     if progress_path.exists():
         try:

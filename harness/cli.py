@@ -7,6 +7,7 @@ saves its checkpoint first.
 """
 
 import argparse
+import math
 import os
 import signal
 import sys
@@ -50,8 +51,10 @@ def parser(steps: int, observe: int) -> Parser:
     p.add_argument("-m", "--mode", type=mode_name, required=True,
                    help=f"{', '.join(MODES)} (any case)")
     p.add_argument("--model", type=Path, help="weights file (default: model.h5 beside qlearn.py)")
+    games = bookkeeping.EVAL_EPISODES
+    wins = f"{math.ceil(bookkeeping.EVAL_WINS * games)} in {games}"  # as Train's last line
     p.add_argument("--steps", type=int, help=f"Train: frames in all (default: at most {steps:,}, "
-                   "stopping once 8 in 10 evaluation games are won)")
+                   f"stopping once {wins} evaluation games are won)")
     p.add_argument("--observe", type=int,
                    help=f"Train: frames of random play first (default {observe:,})")
     p.add_argument("--resume", action="store_true",

@@ -90,7 +90,7 @@ def default_run(ms: dict, update_ms: float, evaluation_ms: float) -> str:
     """The minutes of `qlearn.py -m Train` with no flags, from its parts' costs: random play
     while observing, then per frame an action, and an update every TRAIN_EVERY frames; the
     evaluations between nothing (no game passes a pipe) and every game played to the cap. At
-    most: a Train stops early at its first evaluation with 8 in 10 games at the cap."""
+    most: a Train stops early at its first evaluation with EVAL_WINS of its games at the cap."""
     frames, observe = qlearn.TOTAL_FRAMES, qlearn.OBSERVATION
     updates = (frames - observe) // qlearn.TRAIN_EVERY
     evaluations = len(range(-(-observe // bookkeeping.EVAL_EVERY) * bookkeeping.EVAL_EVERY,

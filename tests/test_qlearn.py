@@ -511,6 +511,14 @@ def test_help_names_every_mode(capsys):
     assert "Train, Run, Eval, Play, Plot (any case)" in " ".join(capsys.readouterr().out.split())
 
 
+def test_help_states_the_stop_rule_in_use(capsys, monkeypatch):
+    monkeypatch.setattr(bookkeeping, "EVAL_WINS", 0.5)  # the rule's number lives there alone
+    with pytest.raises(SystemExit):
+        qlearn.main(["-h"])
+    assert "stopping once 5 in 10 evaluation games are won" in " ".join(
+        capsys.readouterr().out.split())
+
+
 def test_missing_model_file(tmp_path):
     process = qlearn_cli("-m", "Eval", "--model", tmp_path / "none.h5")
     assert_one_line_error(process, 1, "not found", "none.h5")
