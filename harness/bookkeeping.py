@@ -23,6 +23,11 @@ EVAL_SEED = 2016  # the evaluation games' seed
 EVAL_WINS = 0.8  # share of an evaluation's games at the cap that ends a default-length run
 
 
+def wins_that_stop(episodes: int) -> int:
+    """How many of an evaluation's games must reach the cap to end a default-length run."""
+    return math.ceil(EVAL_WINS * episodes)
+
+
 class Bookkeeping:
     """A training run's files and output around the loop."""
 
@@ -115,7 +120,7 @@ class Bookkeeping:
             saved = self.model_path.name
         self.state["evaluated"] = self.frame
         wins = sum(score >= max_score for score in result["scores"])
-        learned = wins >= EVAL_WINS * episodes and self.state["until_learned"]
+        learned = wins >= wins_that_stop(episodes) and self.state["until_learned"]
         if self.state["best_mean"] == max_score or learned:  # done: a new run may start
             self.learned, self.state["steps"] = True, self.frame
         self.logbook.evaluation(self.frame, result, self.state["best_mean"], saved)
@@ -188,7 +193,7 @@ class Bookkeeping:
             episodes, max_score = self.state["eval"]
             why = (f"every evaluation game reached {max_score} pipes: no later model could "
                    "replace this one" if self.state["best_mean"] == max_score else
-                   f"{math.ceil(EVAL_WINS * episodes)} or more of {episodes} evaluation games "
+                   f"{wins_that_stop(episodes)} or more of {episodes} evaluation games "
                    f"reached {max_score} pipes: the bird has learned")
             stop += f" of {self.steps:,} ({why})"
         return (f"Train: done at {stop} in {self.logbook.minutes():.1f} minutes; "

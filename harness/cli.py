@@ -7,7 +7,6 @@ saves its checkpoint first.
 """
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -52,7 +51,7 @@ def parser(steps: int, observe: int) -> Parser:
                    help=f"{', '.join(MODES)} (any case)")
     p.add_argument("--model", type=Path, help="weights file (default: model.h5 beside qlearn.py)")
     games = bookkeeping.EVAL_EPISODES
-    wins = f"{math.ceil(bookkeeping.EVAL_WINS * games)} in {games}"  # as Train's last line
+    wins = f"{bookkeeping.wins_that_stop(games)} in {games}"
     p.add_argument("--steps", type=int, help=f"Train: frames in all (default: at most {steps:,}, "
                    f"stopping once {wins} evaluation games are won)")
     p.add_argument("--observe", type=int,
