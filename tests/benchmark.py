@@ -88,9 +88,10 @@ def evaluation_frame_ms(q_of, pipes: int = 20) -> float:
 
 def default_run(ms: dict, update_ms: float, evaluation_ms: float) -> str:
     """The minutes of `qlearn.py -m Train` with no flags, from its parts' costs: random play
-    while observing, then per frame an action, and an update every TRAIN_EVERY frames; the
-    evaluations between nothing (no game passes a pipe) and every game played to the cap. At
-    most: a Train stops early at its first evaluation with EVAL_WINS of its games at the cap."""
+    while observing, then an action every FRAME_PER_ACTION frames and an update every
+    TRAIN_EVERY frames; the evaluations between nothing (no game passes a pipe) and every game
+    played to the cap. At most: a Train stops early at its first evaluation with EVAL_WINS of
+    its games at the cap."""
     frames, observe = qlearn.TOTAL_FRAMES, qlearn.OBSERVATION
     updates = (frames - observe) // qlearn.TRAIN_EVERY
     evaluations = len(range(-(-observe // bookkeeping.EVAL_EVERY) * bookkeeping.EVAL_EVERY,
@@ -119,12 +120,13 @@ def original_preprocess(image):
 
 def training_fps(game_state, q_of, train_on_minibatch, replay_memory,
                  count: int) -> tuple[float, float]:
-    """Frames per second of Train's loop (act, step, preprocess, store, learn every few), and
-    the cores it keeps busy: the CPU time of all this process's threads per second."""
+    """Frames per second of Train's loop (act every few frames, step, preprocess, store, learn
+    every few), and the cores it keeps busy: the CPU time of all this process's threads per
+    second."""
     s_t, recent = qlearn.next_state(game_state.draw()), deque()
     start, cpu = time.perf_counter(), time.process_time()
     for t in range(count):
-        a_t = qlearn.choose_action(q_of, s_t, 0.01)
+        a_t = qlearn.choose_action(q_of, s_t, 0.01) if t % qlearn.FRAME_PER_ACTION == 0 else 0
         image, r_t, terminal = game_state.frame_step(qlearn.one_hot(a_t))
         s_t1 = qlearn.next_state(image, s_t)
         qlearn.remember(replay_memory, recent, (s_t, a_t, r_t, s_t1, terminal), terminal)
@@ -172,7 +174,8 @@ def main() -> None:
     ms["game step"] = per_call_ms(lambda: game_state.frame_step(qlearn.one_hot(0)), 3000)
     it = iter(images * 3)
     ms["preprocessing"] = per_call_ms(lambda: qlearn.preprocess(next(it)), 3000)
-    ms["action choice"] = per_call_ms(lambda: qlearn.choose_action(q_of, s_t, 0), 2000)
+    ms["action choice"] = per_call_ms(  # one every FRAME_PER_ACTION frames
+        lambda: qlearn.choose_action(q_of, s_t, 0), 2000) / qlearn.FRAME_PER_ACTION
     transition = (s_t, 0, 0.1, s_t, False)
     ms["storing"] = per_call_ms(
         lambda: qlearn.remember(replay_memory, recent, transition, False), 3000)
