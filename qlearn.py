@@ -6,8 +6,8 @@
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
 network, the Bellman targets, experience replay, epsilon-greedy, then the training loop and Run.
 Beyond the original: the 2015 Nature paper's target network and Huber loss, then Double DQN,
-three-step returns and random shifts of replayed images (DrQ). The rest (speed, files, evaluation,
-logs, the window, the command line, Eval's games, Plot) is in harness/, Play in game/; -h lists all.
+three-step returns, random shifts of replayed images (DrQ), and the network's Polyak average.
+The rest (speed, files, evaluation, logs, window, command line, Eval, Plot): harness/; Play: game/.
 """
 
 import random  # noqa: I001  (harness is imported before keras and numpy, on purpose)
@@ -36,6 +36,7 @@ LEARNING_RATE = 5e-4  # Adam's step size while epsilon anneals (original 1e-4) .
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
 TRAIN_EVERY = 3  # frames per learning update (original 1): each frame is replayed ~11 times
 TARGET_SYNC = 25  # learning updates between copies of the network into the target network
+POLYAK = 0.95  # share of the average network kept at each sync: the last ~20 syncs' mean
 N_STEP = 3  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)
 SHIFT = 4  # pixels by which a replayed image may move at random (original 0: no augmentation)
 TRAIN_SCORE_CAP = 50  # pipes at which a training game stops, so game starts stay in memory
@@ -48,17 +49,15 @@ IMG_CHANNELS = 4  # ... the last four frames' images, stacked, newest first
 
 def preprocess(image: np.ndarray) -> np.ndarray:
     """The blog's three steps on the game's image: uint8 (288, 512, 3) -> uint8 (80, 80), [x, y]
-    as pygame draws; speed.py's faster scikit-image calls (in the comments), within 0.6/255.
-    Bytes, to fit the replay memory: buildmodel()'s network takes them as they are, 0..255."""
+    as pygame draws, bytes for the replay memory; speed.py's scikit-image calls, within 0.6/255."""
     x_t = speed.grayscale(image)  # skimage.color.rgb2gray(image)
     x_t = speed.resize(x_t, (IMG_ROWS, IMG_COLS))  # skimage.transform.resize(x_t, (80, 80))
     return speed.rescale_intensity(x_t, 0, 255)  # exposure.rescale_intensity(out_range=...)
 
 
 def next_state(image: np.ndarray, s_t: tuple | None = None) -> tuple:
-    """The state after a frame: its preprocessed image in front of the last three of s_t, a
-    tuple of IMG_CHANNELS images, newest first, shared with the states before and after it; a
-    new game's state (no s_t) is its first image four times."""
+    """The state after a frame: its image in front of the last three of s_t, newest first, shared
+    with the states before and after it; a new game's state (no s_t) is its first image 4 times."""
     x_t1 = preprocess(image)
     return (x_t1,) * IMG_CHANNELS if s_t is None else (x_t1,) + s_t[:IMG_CHANNELS - 1]
 
@@ -107,11 +106,9 @@ def q_function(model: keras.Model):
 
 def bellman_targets(return_t, discount, q_tn_online, q_tn_target):
     """What Q(s_t, a_t) should be, for a minibatch of transitions; numpy arrays or tensors.
-
     N-step targets: a transition holds up to N_STEP frames of rewards, so Q learns N_STEP frames
-    further into the future per target sync. Double DQN: the online network picks the next
-    action, the target network (a copy, synced now and then) values it: one doing both overrates Q.
-    """
+    further per target sync. Double DQN: the online network picks the next action, the target
+    network (a copy, synced now and then) values it: one doing both overrates Q."""
     a_tn = keras.ops.argmax(q_tn_online, axis=1)
     q_tn = keras.ops.take_along_axis(q_tn_target, a_tn[:, None], axis=1)[:, 0]
     # Bellman, the blog's y = r_t + GAMMA max_a Q(s_t1, a), over N_STEP frames (discount 0 after
@@ -142,8 +139,7 @@ def learning_step(model: keras.Model, target_model: keras.Model):
 
 def n_step_transition(transitions) -> tuple:
     """Up to N_STEP transitions in a row, each (s_t, a_t, r_t, s_t1, terminal), as one from the
-    first: (s_t, a_t, R_t, s_tn, discount). R_t sums their rewards, discounted; discount is
-    GAMMA^n, the weight of Q(s_tn), or 0 after a crash."""
+    first: (s_t, a_t, R_t, s_tn, discount), R_t their rewards discounted, discount GAMMA^n or 0."""
     s_t, a_t = transitions[0][:2]
     return_t = sum(GAMMA ** k * r_t for k, (_, _, r_t, _, _) in enumerate(transitions))
     _, _, _, s_tn, terminal = transitions[-1]
@@ -151,9 +147,8 @@ def n_step_transition(transitions) -> tuple:
 
 
 def remember(replay_memory: deque, recent: deque, transition: tuple, game_over: bool) -> None:
-    """Queue a frame's transition (s_t, a_t, r_t, s_t1, terminal); N_STEP frames later, when the
-    rewards after it are known, store it as (s_t, a_t, R_t, s_tn, discount). At a game's end (a
-    crash, or the training cap) store all that wait."""
+    """Queue a frame's transition (s_t, a_t, r_t, s_t1, terminal); N_STEP frames later, its
+    rewards known, store it as (s_t, a_t, R_t, s_tn, discount); at a game's end, all that wait."""
     recent.append(transition)
     while len(recent) == N_STEP or (game_over and recent):
         replay_memory.append(n_step_transition(recent))
@@ -183,8 +178,8 @@ def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
 
 
 def epsilon_at(t: int, observe: int) -> float:
-    """Random play while observing (more varied games than the original's INITIAL_EPSILON),
-    then INITIAL_EPSILON annealed to FINAL_EPSILON over EXPLORE frames."""
+    """Random play while observing (more varied games than the original's), then
+    INITIAL_EPSILON annealed to FINAL_EPSILON over EXPLORE frames."""
     if t < observe:
         return 1.0
     return linear_schedule(INITIAL_EPSILON, FINAL_EPSILON, EXPLORE, t - observe)
@@ -212,16 +207,18 @@ def one_hot(a_t: int) -> np.ndarray:
 
 
 def train(args) -> None:
-    """Learn to play: observe, explore, train; keep the best greedy model in args.model."""
+    """Learn to play: observe, explore, train; keep the best average network in args.model."""
     keras.utils.set_random_seed(args.seed)  # one seed, one run: the first weights, and
     tf.config.experimental.enable_op_determinism()  # TensorFlow's ops done in one order
-    model, target_model = buildmodel(), buildmodel()
+    model, target_model, average_model = buildmodel(), buildmodel(), buildmodel()
     q_of, train_on_minibatch = q_function(model), learning_step(model, target_model)
-    books = bookkeeping.Bookkeeping(args, model, q_of, next_state, EXPLORE)  # or resumes
+    books = bookkeeping.Bookkeeping(args, model, average_model, q_function(average_model),
+                                    next_state, EXPLORE)  # or resumes
     # the run's frame count, its length (TOTAL_FRAMES or --steps) and OBSERVATION (or --observe)
     t, updates, observe, steps = books.frame, books.updates, books.observe, books.steps
     keras.utils.set_random_seed((books.seed + t) % 2**32)  # python, numpy and TensorFlow
     target_model.set_weights(model.get_weights())  # the target network: a copy, for now
+    average_model.set_weights(model.get_weights())  # the one evaluated and kept: its average
     replay_memory, recent = deque(maxlen=REPLAY_MEMORY), deque()
     game_state = game.GameState(seed=books.seed + t)
     s_t, loss, max_q = next_state(game_state.draw()), 0.0, 0.0
@@ -254,6 +251,9 @@ def train(args) -> None:
                 updates += 1
                 if updates % TARGET_SYNC == 0:  # the target network: a fresh copy, fixed again
                     target_model.set_weights(model.get_weights())
+                    # the average network: 1 - POLYAK of the way to the network (Polyak averaging)
+                    pairs = zip(average_model.get_weights(), model.get_weights())
+                    average_model.set_weights([POLYAK * a + (1 - POLYAK) * w for a, w in pairs])
 
             # boring book-keeping: checkpoints, evaluations, the progress bar and the logs
             books.after_frame(t, updates, learning, epsilon, loss, max_q)

@@ -1,7 +1,7 @@
 """The training loop's boring book-keeping, one call per frame: checkpoints, evaluations and
 keep-best, the progress bar and the logs. Also where a run starts or resumes, and ends.
 
-    books = Bookkeeping(args, model, q_of, next_state, EXPLORE)   # starts or resumes
+    books = Bookkeeping(args, model, played, q_of, next_state, EXPLORE)   # starts or resumes
     with books:                      # however the loop ends, the checkpoint is saved
         while t < books.steps and not books.learned:
             ...                                  # the lesson
@@ -31,8 +31,10 @@ def wins_that_stop(episodes: int) -> int:
 class Bookkeeping:
     """A training run's files and output around the loop."""
 
-    def __init__(self, args, model, q_of, next_state, explore: int):
-        self.model, self.model_path, self.explore = model, args.model, explore
+    def __init__(self, args, model, played, q_of, next_state, explore: int):
+        """`model` learns: the checkpoints hold its latest weights. `played` plays the
+        evaluations (`q_of` gives its Q-values) and is the model kept: Train's average."""
+        self.model, self.played, self.model_path, self.explore = model, played, args.model, explore
         self.q_of, self.next_state = q_of, next_state
         self.latest_path = checkpoints.paths(args.model)[0]
         self.lock = checkpoints.Lock(args.model)
@@ -115,7 +117,7 @@ class Bookkeeping:
                                          max_score))
         saved = None
         if result["mean"] > 0 and beats(result, self.state["best_mean"]):
-            files.save_weights(self.model, self.model_path, self.set_aside)
+            files.save_weights(self.played, self.model_path, self.set_aside)
             self.state.update(best_mean=result["mean"], kept=checkpoints.stamp(self.model_path))
             saved = self.model_path.name
         self.state["evaluated"] = self.frame

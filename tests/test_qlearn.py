@@ -413,6 +413,29 @@ def test_train_stops_at_a_perfect_evaluation_and_a_new_run_may_start(tmp_path, m
     assert qlearn.main(flags) == 0  # the stopped run is finished: a new one starts
 
 
+def test_train_keeps_the_average_network_which_polyak_moves_from_first_to_latest_weights(
+        tmp_path, monkeypatch):
+    """POLYAK 1 keeps the first weights, whatever is learned; POLYAK 0, the latest."""
+    monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
+    monkeypatch.setattr(bookkeeping, "greedy_scores", lambda q_of, *rest: [1])  # a pipe: kept
+    monkeypatch.setattr(qlearn, "TARGET_SYNC", 1)  # a sync, and a step of the average, each update
+    qlearn.keras.utils.set_random_seed(0)
+    first = qlearn.buildmodel().get_weights()  # seed 0's network before it learns
+
+    def same(weights, others) -> bool:
+        return all(np.array_equal(a, b) for a, b in zip(weights, others))
+
+    for polyak in (1.0, 0.0):
+        monkeypatch.setattr(qlearn, "POLYAK", polyak)
+        folder = tmp_path / str(polyak)
+        flags = ["-m", "Train", "--steps", "300", "--observe", "100", "--episodes", "1"]
+        assert qlearn.main([*flags, "--seed", "0", "--model", str(folder / "model.h5")]) == 0
+        kept, latest = (qlearn.load_model(folder / name).get_weights()
+                        for name in ("model.h5", "model.latest.h5"))
+        assert not same(latest, first)  # it learned
+        assert same(kept, first if polyak == 1.0 else latest)
+
+
 def test_train_chooses_every_frame_per_action_frames_and_does_nothing_between(
         tmp_path, monkeypatch):
     monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already

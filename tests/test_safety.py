@@ -78,8 +78,8 @@ def train_args(folder, **flags) -> SimpleNamespace:
 def new_books(folder, **flags) -> bookkeeping.Bookkeeping:
     """A Train's bookkeeping, in this process, around a network that has not learned."""
     model = qlearn.buildmodel()
-    return bookkeeping.Bookkeeping(train_args(folder, **flags), model, qlearn.q_function(model),
-                                   qlearn.next_state, qlearn.EXPLORE)
+    return bookkeeping.Bookkeeping(train_args(folder, **flags), model, model,
+                                   qlearn.q_function(model), qlearn.next_state, qlearn.EXPLORE)
 
 
 def same_weights(path, data: bytes) -> bool:
@@ -147,6 +147,20 @@ def test_train_says_what_happens_to_a_model_it_did_not_make_and_which_one_it_lef
                       f"{os.path.relpath(tmp_path / f'model.before-{run}.h5')}")
     assert last.startswith("Train: done at frame 60")
     assert (tmp_path / f"model.before-{run}.h5").read_bytes() == SHIPPED.read_bytes()
+
+
+def test_the_kept_model_is_the_played_one_and_the_checkpoint_the_learning_one(
+        tmp_path, monkeypatch):
+    model, played = qlearn.buildmodel(), qlearn.buildmodel()  # two different first weights
+    monkeypatch.setattr(bookkeeping, "greedy_scores", lambda q_of, *rest: [1])
+    with bookkeeping.Bookkeeping(train_args(tmp_path), model, played, qlearn.q_function(played),
+                                 qlearn.next_state, qlearn.EXPLORE) as books:
+        books.after_frame(60, 4, True, 0.1, 0.0, 0.0)
+    kept = qlearn.load_model(tmp_path / "model.h5").get_weights()
+    latest = qlearn.load_model(tmp_path / "model.latest.h5").get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(kept, played.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(latest, model.get_weights()))
+    assert not np.array_equal(kept[0], latest[0])
 
 
 def test_a_run_that_keeps_no_model_says_the_model_file_is_as_it_was(tmp_path, capsys):
