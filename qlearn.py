@@ -1,6 +1,6 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: 6 to 15 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: 8 to 16 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
