@@ -1,6 +1,6 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: 8 to 16 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: 4 to 12 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
@@ -31,10 +31,10 @@ INITIAL_EPSILON = 0.01  # chance of a random action once learning starts (origin
 FINAL_EPSILON = 0.0001  # chance of a random action after EXPLORE frames
 REPLAY_MEMORY = 30_000  # transitions remembered: about 200 MB, frames shared (original 50,000)
 BATCH = 32  # transitions per learning update
-FRAME_PER_ACTION = 1  # frames per action choice in training, 'do nothing' between (original 1)
+FRAME_PER_ACTION = 2  # frames per action choice in training, 'do nothing' between (original 1)
 LEARNING_RATE = 5e-4  # Adam's step size while epsilon anneals (original 1e-4) ...
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
-TRAIN_EVERY = 3  # frames per learning update (original 1): each frame is replayed ~11 times
+TRAIN_EVERY = 4  # frames per learning update (original 1): each frame is replayed ~8 times
 TARGET_SYNC = 25  # learning updates between copies of the network into the target network
 POLYAK = 0.95  # share of the average network kept at each sync: the last ~20 syncs' mean
 N_STEP = 3  # frames of rewards summed in a target before Q's estimate (original 1; not --steps)

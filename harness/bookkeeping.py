@@ -18,7 +18,7 @@ from harness.logbook import Logbook, last_line
 SAVE_EVERY = 10_000  # frames between checkpoints
 EVAL_EVERY = 5_000  # frames between greedy evaluations, once learning has started
 EVAL_EPISODES = 10  # games per evaluation; a model kept for its scores is less often lucky
-EVAL_MAX_SCORE = 200  # pipes at which an evaluation game counts as won (100 stops at weak birds)
+EVAL_MAX_SCORE = 150  # pipes at which an evaluation game ends, won (100: weaker birds kept)
 EVAL_SEED = 2016  # the evaluation games' seed
 EVAL_WINS = 0.8  # share of an evaluation's games at the cap that ends a default-length run
 
