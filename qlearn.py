@@ -1,6 +1,6 @@
 """A Deep Q-Network learns FlappyBird from raw pixels: Keras-FlappyBird (2016) on today's Keras.
 
-    python qlearn.py -m Train     # learn from scratch: 4 to 12 minutes on 2 CPU cores
+    python qlearn.py -m Train     # learn from scratch: 5 to 11 minutes on 2 CPU cores
     python qlearn.py -m Run       # watch model.h5 play, what it sees and thinks beside it
 
 Read it top to bottom next to the blog post: the hyperparameters, image preprocessing, the
@@ -31,7 +31,8 @@ INITIAL_EPSILON = 0.01  # chance of a random action once learning starts (origin
 FINAL_EPSILON = 0.0001  # chance of a random action after EXPLORE frames
 REPLAY_MEMORY = 30_000  # transitions remembered: about 200 MB, frames shared (original 50,000)
 BATCH = 32  # transitions per learning update
-FRAME_PER_ACTION = 2  # frames per action choice in training, 'do nothing' between (original 1)
+FRAME_PER_ACTION = 1  # frames per action choice in training, as in play: every frame
+OBSERVE_FRAME_PER_ACTION = 2  # ... but random play while observing: every 2, 'do nothing' between
 LEARNING_RATE = 5e-4  # Adam's step size while epsilon anneals (original 1e-4) ...
 FINAL_LEARNING_RATE = 2.5e-5  # ... falling to this by the last frame: keeps a good policy
 TRAIN_EVERY = 4  # frames per learning update (original 1): each frame is replayed ~8 times
@@ -178,8 +179,7 @@ def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
 
 
 def epsilon_at(t: int, observe: int) -> float:
-    """Random play while observing (more varied games than the original's), then
-    INITIAL_EPSILON annealed to FINAL_EPSILON over EXPLORE frames."""
+    """Random play while observing, then from INITIAL_EPSILON to FINAL_EPSILON over EXPLORE."""
     if t < observe:
         return 1.0
     return linear_schedule(INITIAL_EPSILON, FINAL_EPSILON, EXPLORE, t - observe)
@@ -187,9 +187,8 @@ def epsilon_at(t: int, observe: int) -> float:
 
 def learning_rate_at(t: int, observe: int, steps: int) -> float:
     """LEARNING_RATE while epsilon anneals, then down to FINAL_LEARNING_RATE at the last frame."""
-    explored = observe + EXPLORE
-    return linear_schedule(LEARNING_RATE, FINAL_LEARNING_RATE, max(steps - explored, 1),
-                           t - explored)
+    return linear_schedule(LEARNING_RATE, FINAL_LEARNING_RATE, max(steps - observe - EXPLORE, 1),
+                           t - observe - EXPLORE)
 
 
 def choose_action(q_of, s_t: tuple, epsilon: float) -> int:
@@ -225,8 +224,9 @@ def train(args) -> None:
     with books:  # however the loop ends (its last frame, a signal, an error): a checkpoint
         while t < steps and not books.learned:  # to the last frame, or until the bird has learned
             # act: epsilon-greedy on the state s_t every FRAME_PER_ACTION frames, else do nothing
-            epsilon = epsilon_at(t, observe)
-            a_t = choose_action(q_of, s_t, epsilon) if t % FRAME_PER_ACTION == 0 else 0
+            epsilon = epsilon_at(t, observe)  # 1 while observing: random play
+            every = FRAME_PER_ACTION if t >= observe else OBSERVE_FRAME_PER_ACTION
+            a_t = choose_action(q_of, s_t, epsilon) if t % every == 0 else 0
 
             # step the game (a crash starts the next game at once, its score kept)
             image, r_t, terminal = game_state.frame_step(one_hot(a_t))

@@ -439,13 +439,14 @@ def test_train_keeps_the_average_network_which_polyak_moves_from_first_to_latest
 def test_train_chooses_every_frame_per_action_frames_and_does_nothing_between(
         tmp_path, monkeypatch):
     monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
-    monkeypatch.setattr(qlearn, "FRAME_PER_ACTION", 3)
+    monkeypatch.setattr(qlearn, "OBSERVE_FRAME_PER_ACTION", 2)
+    monkeypatch.setattr(qlearn, "FRAME_PER_ACTION", 5)
     monkeypatch.setattr(qlearn, "choose_action", lambda q_of, s_t, epsilon: 1)  # a flap
     sent, one_hot = [], qlearn.one_hot  # the actions the game is given, frame by frame
     monkeypatch.setattr(qlearn, "one_hot", lambda a_t: sent.append(a_t) or one_hot(a_t))
-    flags = ["-m", "Train", "--steps", "150", "--observe", "100", "--episodes", "1"]
+    flags = ["-m", "Train", "--steps", "160", "--observe", "100", "--episodes", "1"]
     assert qlearn.main([*flags, "--model", str(tmp_path / "model.h5")]) == 0
-    assert sent == [1, 0, 0] * 50
+    assert sent == [1, 0] * 50 + [1, 0, 0, 0, 0] * 12  # observing, then learning
 
 
 def test_a_default_length_train_stops_once_eval_wins_of_the_games_reach_the_cap(
