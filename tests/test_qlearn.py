@@ -451,20 +451,20 @@ def test_train_chooses_every_frame_per_action_frames_and_does_nothing_between(
 
 def test_a_default_length_train_stops_once_eval_wins_of_the_games_reach_the_cap(
         tmp_path, monkeypatch, capsys):
-    # faked evaluations of five games to 3 pipes: three at the cap (a median at the cap), then
-    # four (EVAL_WINS, 0.8, of five), never all five
+    # faked evaluations of ten games to 3 pipes: six at the cap (a median at the cap), then
+    # nine (EVAL_WINS, 0.9, of ten), never all ten
     monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
     monkeypatch.setattr(bookkeeping, "EVAL_EVERY", 100)
     monkeypatch.setattr(qlearn, "TOTAL_FRAMES", 400)  # the default length, short
-    evaluations = iter([[3, 3, 3, 0, 1], [3, 3, 3, 3, 0]] * 3)
+    evaluations = iter([[3] * 6 + [0, 1, 0, 1], [3] * 9 + [0]] * 3)
     monkeypatch.setattr(bookkeeping, "greedy_scores",
                         lambda q_of, next_state, episodes, seed, max_score: next(evaluations))
-    flags = ["-m", "Train", "--observe", "100", "--episodes", "5", "--max-score", "3"]
+    flags = ["-m", "Train", "--observe", "100", "--episodes", "10", "--max-score", "3"]
     assert qlearn.main([*flags, "--model", str(tmp_path / "default" / "model.h5")]) == 0
     progress = json.loads((tmp_path / "default" / "model.train.json").read_text())
-    assert progress["steps"] == progress["frame"] == 200 and progress["best_mean"] == 2.4
+    assert progress["steps"] == progress["frame"] == 200 and progress["best_mean"] == 2.7
     last = capsys.readouterr().out.splitlines()[-1]
-    assert last.startswith("Train: done at frame 200 of 400 (4 or more of 5 "
+    assert last.startswith("Train: done at frame 200 of 400 (9 or more of 10 "
                            "evaluation games reached 3 pipes: the bird has learned)")
     # a length given with --steps is trained to its end
     assert qlearn.main([*flags, "--steps", "300", "--model", str(tmp_path / "model.h5")]) == 0
