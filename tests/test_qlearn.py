@@ -451,12 +451,12 @@ def test_train_chooses_every_frame_per_action_frames_and_does_nothing_between(
 
 def test_a_default_length_train_stops_once_eval_wins_of_the_games_reach_the_cap(
         tmp_path, monkeypatch, capsys):
-    # faked evaluations of ten games to 3 pipes: six at the cap (a median at the cap), then
-    # nine (EVAL_WINS, 0.9, of ten), never all ten
+    # faked evaluations of ten games to 3 pipes: eight at the cap (not enough: 0.8 would stop),
+    # then nine (EVAL_WINS, 0.9, of ten), never all ten
     monkeypatch.setattr(speed, "configure_tensorflow", lambda: None)  # TensorFlow runs already
     monkeypatch.setattr(bookkeeping, "EVAL_EVERY", 100)
     monkeypatch.setattr(qlearn, "TOTAL_FRAMES", 400)  # the default length, short
-    evaluations = iter([[3] * 6 + [0, 1, 0, 1], [3] * 9 + [0]] * 3)
+    evaluations = iter([[3] * 8 + [0, 1], [3] * 9 + [0]] * 3)
     monkeypatch.setattr(bookkeeping, "greedy_scores",
                         lambda q_of, next_state, episodes, seed, max_score: next(evaluations))
     flags = ["-m", "Train", "--observe", "100", "--episodes", "10", "--max-score", "3"]
